@@ -1,0 +1,43 @@
+"""Stage: defaults. Every default of the library, train.py, evaluation and the app lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The project root: paths are found from the package, never from the working directory.
+ROOT = Path(__file__).resolve().parent.parent
+#: The recovered data beside the project (absent in a fresh clone elsewhere).
+SHARED = ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data" / "kaggle-names-sample"
+SHARED_LEXICON = SHARED / "data" / "names_lexicon.tsv"
+SHARED_FONTS = SHARED / "fonts"
+
+#: What the repo bundles so the app and tests run from a fresh clone.
+BUNDLED_DATA = ROOT / "data" / "sample"
+BUNDLED_LEXICON = ROOT / "data" / "names_lexicon.tsv"
+DEFAULT_MODEL = ROOT / "models" / "crnn.keras"
+
+#: Model input: height × width in pixels (grayscale, 1.0 = paper, 0.0 = ink).
+IMG_HEIGHT = 32
+IMG_WIDTH = 256
+#: Longest label the training pipeline pads to (Kaggle names are ≤ 34 characters).
+MAX_LABEL_LEN = 34
+
+#: On the shared sample: VALIDATION_0001–1000 train, 1001–1500 evaluate (../shared/README.md).
+SAMPLE_TRAIN_RANGE = (1, 1000)
+SAMPLE_EVAL_RANGE = (1001, 1500)
+
+#: Hard limit on decoded image size (pixels) so a 10,000 × 10,000 upload cannot exhaust memory.
+MAX_IMAGE_PIXELS = 120_000_000
+#: Larger images are shrunk to this many pixels on the long side before any other work.
+MAX_SIDE = 4000
+
+
+def default_data_dir() -> Path:
+    """The shared sample when present, else the small sample bundled in the repo."""
+    return SHARED_DATA if SHARED_DATA.is_dir() else BUNDLED_DATA
+
+
+def default_lexicon() -> Path:
+    """The shared lexicon when present, else the bundled copy."""
+    return SHARED_LEXICON if SHARED_LEXICON.is_file() else BUNDLED_LEXICON
