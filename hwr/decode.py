@@ -1,0 +1,145 @@
+"""Stage: per-timestep log-probabilities → text. Greedy, beam search and lexicon-aware decoding.
+
+All decoders share one signature ``(log_probs, alphabet, options) -> list[Decoded]`` and one
+registry, ``DECODERS``, which feeds ``train.py``, ``python -m hwr.evaluate`` and the app.
+
+Every decoder reports the same confidence: P(text | image) under the model, summed over all CTC
+alignments of the text (Keras' CTC loss is exactly −log of that). So a greedy, a beam and a lexicon
+answer can be compared on one scale, and the lexicon decoder can refuse a name the image does not
+support.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from hwr.alphabet import Alphabet
+
+
+@dataclass
+class Decoded:
+    text: str
+    #: P(text | image): the model's probability of this text over all its alignments
+    confidence: float
+    #: (text, probability), most probable first; the chosen text is among them
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class DecodeOptions:
+    beam_width: int = 16
+    top_paths: int = 5
+    #: {NAME: count}; required by the lexicon decoder
+    lexicon: dict[str, int] | None = None
+    #: the lexicon name is taken when log P(name) ≥ log P(best free text) − margin (ln 10 ≈ 2.3:
+    #: a name at least a tenth as probable as the free reading)
+    lexicon_margin: float = 2.3
+    #: lexicon names within this share of the free reading's length in edits are considered
+    lexicon_max_edit_ratio: float = 0.34
+
+
+def log_likelihood(log_probs: np.ndarray, texts: list[str], alphabet: Alphabet) -> np.ndarray:
+    """log P(texts[i] | image i) for log-probabilities (B, T, C), via Keras' CTC loss."""
+    if not texts:
+        return np.zeros((0,), np.float32)
+    steps = log_probs.shape[1]
+    max_len = max(1, max(len(t) for t in texts))
+    target = alphabet.encode_batch(texts, max_len)
+    target_len = np.array([len(t) for t in texts], np.int32)
+    out_len = np.full((len(texts),), steps, np.int32)
+    loss = keras.ops.ctc_loss(target, log_probs.astype(np.float32), target_len, out_len,
+                              mask_index=alphabet.blank)
+    return -keras.ops.convert_to_numpy(loss).astype(np.float64)
+
+
+def _paths_to_texts(paths, alphabet: Alphabet) -> list[list[str]]:
+    """Keras' decoded tensor (top_paths, B, T), padded with -1 → per-image lists of texts."""
+    paths = keras.ops.convert_to_numpy(paths)
+    return [[alphabet.decode(paths[k, b]) for k in range(paths.shape[0])]
+            for b in range(paths.shape[1])]
+
+
+def _rank(log_probs: np.ndarray, candidates: list[list[str]], alphabet: Alphabet) -> list[list[tuple[str, float]]]:
+    """Score every image's candidate texts exactly; return them as (text, log P), best first."""
+    flat_img, flat_txt = [], []
+    for b, texts in enumerate(candidates):
+        for t in dict.fromkeys(texts):  # unique, order kept
+            flat_img.append(b)
+            flat_txt.append(t)
+    ll = log_likelihood(log_probs[flat_img], flat_txt, alphabet) if flat_txt else []
+    ranked: list[list[tuple[str, float]]] = [[] for _ in candidates]
+    for b, t, s in zip(flat_img, flat_txt, ll):
+        ranked[b].append((t, float(s)))
+    return [sorted(r, key=lambda ts: -ts[1]) for r in ranked]
+
+
+def _as_decoded(ranked: list[tuple[str, float]], choice: int = 0) -> Decoded:
+    text, ll = ranked[choice]
+    return Decoded(text, float(np.exp(ll)), [(t, float(np.exp(s))) for t, s in ranked])
+
+
+def greedy(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptions = DecodeOptions()) -> list[Decoded]:
+    """Best path: the most probable character at each step, repeats merged, blanks dropped."""
+    lengths = np.full((log_probs.shape[0],), log_probs.shape[1], np.int32)
+    paths, _ = keras.ops.ctc_decode(log_probs, lengths, strategy="greedy", mask_index=alphabet.blank)
+    texts = _paths_to_texts(paths, alphabet)
+    return [_as_decoded(r) for r in _rank(log_probs, texts, alphabet)]
+
+
+def beam(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptions = DecodeOptions()) -> list[Decoded]:
+    """Beam search over labellings; the beam's texts are re-scored exactly and the best is kept."""
+    lengths = np.full((log_probs.shape[0],), log_probs.shape[1], np.int32)
+    paths, _ = keras.ops.ctc_decode(log_probs, lengths, strategy="beam_search",
+                                    beam_width=options.beam_width, top_paths=options.top_paths,
+                                    mask_index=alphabet.blank)
+    texts = _paths_to_texts(paths, alphabet)
+    return [_as_decoded(r) for r in _rank(log_probs, texts, alphabet)]
+
+
+def lexicon(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptions = DecodeOptions()) -> list[Decoded]:
+    """Beam search, then the nearest lexicon names, taken only where the image supports them.
+
+    The lexicon holds only about two thirds of the names people write, so a name replaces the free
+    reading only when the model itself finds it nearly as probable (``lexicon_margin``).
+    """
+    if not options.lexicon:
+        raise ValueError("the lexicon decoder needs a lexicon (DecodeOptions.lexicon)")
+    free = beam(log_probs, alphabet, options)
+    names = list(options.lexicon)
+    candidates = []
+    for d in free:
+        near: list[str] = []
+        for text, _ in d.alternatives[:2]:
+            cutoff = max(1, int(len(text) * options.lexicon_max_edit_ratio))
+            near += [m[0] for m in process.extract(text, names, scorer=Levenshtein.distance,
+                                                   score_cutoff=cutoff, limit=10)]
+        candidates.append(near)
+    scored = _rank(log_probs, candidates, alphabet)
+    out = []
+    for d, names_ranked in zip(free, scored):
+        free_ranked = [(t, float(np.log(max(p, 1e-300)))) for t, p in d.alternatives]
+        if names_ranked and names_ranked[0][1] >= free_ranked[0][1] - options.lexicon_margin:
+            merged = sorted({**dict(free_ranked), **dict(names_ranked)}.items(), key=lambda ts: -ts[1])
+            chosen = [t for t, _ in merged].index(names_ranked[0][0])
+            out.append(_as_decoded(merged, chosen))
+        else:
+            out.append(d)
+    return out
+
+
+Decoder = Callable[[np.ndarray, Alphabet, DecodeOptions], list[Decoded]]
+DECODERS: dict[str, Decoder] = {"greedy": greedy, "beam": beam, "lexicon": lexicon}
+
+
+def decode(log_probs: np.ndarray, alphabet: Alphabet, decoder: str = "greedy",
+           options: DecodeOptions = DecodeOptions()) -> list[Decoded]:
+    """Decode a batch with a decoder chosen by name."""
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}; choose from {sorted(DECODERS)}")
+    return DECODERS[decoder](np.asarray(log_probs, np.float32), alphabet, options)

@@ -1,0 +1,133 @@
+"""Synthetic names: which fonts are used, what the two looks produce, and reproducibility."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwr import synth
+from hwr.alphabet import Alphabet
+from hwr.config import MAX_LABEL_LEN, SHARED_FONTS
+
+NAMES = ["MARTIN", "JEAN-PIERRE", "D'ALMEIDA", "MARIE CLAIRE", "QUENTIN", "WXYZ"]
+
+
+@pytest.fixture(scope="module")
+def fonts() -> list[Path]:
+    if not SHARED_FONTS.is_dir():
+        pytest.skip(f"shared fonts not available at {SHARED_FONTS}")
+    return synth.usable_fonts(SHARED_FONTS)
+
+
+def _stroke_per_height(image: np.ndarray) -> float:
+    """Stroke width over the height of the text band (rows holding ≥30% of the busiest row's ink)."""
+    ink = image < 128
+    rows = ink.sum(axis=1)
+    band = int((rows >= 0.3 * rows.max()).sum())
+    return synth._stroke_width(ink.astype(np.uint8) * 255) / band
+
+
+def test_usable_fonts_keeps_most_and_drops_the_broken(fonts):
+    candidates = [p for p in SHARED_FONTS.iterdir() if p.suffix.lower() in synth.FONT_SUFFIXES]
+    assert len(fonts) > 30
+    assert fonts == sorted(fonts)
+    assert all(synth.font_problem(p) is None for p in fonts)
+    excluded = {p.name for p in candidates} - {p.name for p in fonts}
+    assert all(synth.font_problem(SHARED_FONTS / name) for name in excluded)
+    # known failures: no hyphen glyph, blank letters, ruled lines drawn for a space
+    assert {"Balker.ttf", "setofont-ex.ttf", "Ecolier-lignes-court.ttf"} <= excluded
+    assert "SOURCES.tsv" not in {p.name for p in fonts}
+
+
+def test_usable_fonts_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        synth.usable_fonts(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("style", synth.STYLES)
+def test_render_name_is_dark_ink_on_light_paper(fonts, style):
+    for i, text in enumerate(NAMES[:3]):
+        rng = np.random.default_rng(i)
+        image = synth.render_name(text, fonts[i * 7 % len(fonts)], rng, style)
+        assert image.ndim == 2 and image.dtype == np.uint8
+        assert np.median(image) > 180
+        assert (image < 100).sum() > 20
+
+
+def test_form_crops_have_kaggle_sizes(fonts):
+    for i in range(8):
+        image = synth.render_name("MARTIN", fonts[i], np.random.default_rng(i), "form")
+        assert image.shape[1] in (284, 324, 388)
+        assert 14 <= image.shape[0] <= 72
+
+
+def test_canvas_is_pure_black_on_white_with_thicker_strokes(fonts):
+    form, canvas = [], []
+    for i in range(10):
+        font = fonts[i * 5 % len(fonts)]
+        written = synth.render_name("MARTIN", font, np.random.default_rng(i), "form")
+        form.append(_stroke_per_height(written))
+        drawn = synth.render_name("MARTIN", font, np.random.default_rng(i), "canvas")
+        assert set(np.unique(drawn)) <= {0, 255}
+        canvas.append(_stroke_per_height(drawn))
+    assert np.median(canvas) > 1.2 * np.median(form)
+
+
+def test_render_name_rejects_bad_input(fonts):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError):
+        synth.render_name("MARTIN", fonts[0], rng, style="oil")
+    with pytest.raises(ValueError):
+        synth.render_name("  ", fonts[0], rng)
+
+
+def test_sample_names_are_encodable_and_short():
+    lexicon = {"THOMAS": 400, "LEA": 300, "JEAN-CLAUDE": 5, "D'ORSO": 2, "X" * 40: 1000, "ÉLODIE": 50}
+    names = synth.sample_names(lexicon, 2000, np.random.default_rng(0))
+    alphabet = Alphabet()
+    assert len(names) == 2000
+    for name in names:
+        alphabet.encode(name)  # raises on any character outside the alphabet
+        assert 0 < len(name) <= MAX_LABEL_LEN and name == name.strip()
+    assert "X" * 40 not in names and "ÉLODIE" not in names
+    assert set("".join(names)) == set(alphabet.chars)  # random strings reach every character
+    assert names.count("THOMAS") > names.count("D'ORSO")
+    assert any("-" in n and n != "JEAN-CLAUDE" for n in names)  # compounds
+
+
+def test_sample_names_without_lexicon_gives_random_strings():
+    names = synth.sample_names({}, 50, np.random.default_rng(1))
+    assert len(names) == 50 and all(2 <= len(n) <= 14 for n in names)
+
+
+def test_synthesize_is_deterministic_whatever_the_processes(fonts):
+    lexicon = {"THOMAS": 4, "LEA": 9, "EMMA": 1}
+    kwargs = dict(names=None, lexicon=lexicon, fonts=fonts[:6], seed=3, canvas_fraction=0.25)
+    one_images, one_texts = synth.synthesize(16, processes=1, **kwargs)
+    two_images, two_texts = synth.synthesize(16, processes=2, **kwargs)
+    again_images, _ = synth.synthesize(16, processes=1, **kwargs)
+    other_images, _ = synth.synthesize(16, **{**kwargs, "seed": 4}, processes=1)
+    assert len(one_images) == 16 and one_texts == two_texts
+    assert all(np.array_equal(a, b) for a, b in zip(one_images, two_images))
+    assert all(np.array_equal(a, b) for a, b in zip(one_images, again_images))
+    same = [a.shape == b.shape and np.array_equal(a, b) for a, b in zip(one_images, other_images)]
+    assert not all(same)
+
+
+def test_synthesize_applies_the_transform_in_the_workers_and_cycles_names(fonts):
+    # np.transpose stands for the shared preprocessing: any picklable module-level function
+    images, texts = synth.synthesize(
+        5, ["ANNA", "LOU"], None, fonts[:3], seed=0, transform=np.transpose, processes=2
+    )
+    assert texts == ["ANNA", "LOU", "ANNA", "LOU", "ANNA"]
+    plain, _ = synth.synthesize(5, ["ANNA", "LOU"], None, fonts[:3], seed=0, processes=1)
+    assert all(np.array_equal(a, b.T) for a, b in zip(images, plain))
+
+
+def test_synthesize_needs_names_or_a_lexicon(fonts):
+    with pytest.raises(ValueError):
+        synth.synthesize(3, None, None, fonts, seed=0)
+    with pytest.raises(ValueError):
+        synth.synthesize(3, ["A"], None, [], seed=0)
