@@ -24,12 +24,13 @@ class ModelSpec:
 
     height: int = config.IMG_HEIGHT
     width: int = config.IMG_WIDTH
-    conv_filters: tuple[int, ...] = (32, 64, 128, 128)
+    # sized for a laptop CPU: about 2× the training throughput of (32, 64, 128, 128)/GRU 128
+    conv_filters: tuple[int, ...] = (16, 32, 64, 96)
     #: (pool height, pool width) after each conv block; width pools set the number of timesteps
     pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1), (2, 1))
-    dense_units: int = 128
+    dense_units: int = 96
     rnn: str = "gru"  # "gru" or "lstm"
-    rnn_units: tuple[int, ...] = (128, 128)
+    rnn_units: tuple[int, ...] = (96, 96)
     dropout: float = 0.25
 
     @property
