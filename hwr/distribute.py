@@ -1,0 +1,80 @@
+"""Stage: devices. One ``--devices`` option picks where training runs, on whichever backend is active.
+
+- TensorFlow: ``tf.distribute`` — MirroredStrategy over the local GPUs, MultiWorkerMirroredStrategy
+  when ``TF_CONFIG`` describes a cluster, the default strategy on one device.
+- JAX: ``keras.distribution.DataParallel`` over the local devices (multi-host capable).
+- PyTorch: one device (Keras 3 has no data-parallel distribution for torch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+
+import keras
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("tensorflow", "jax", "torch")
+#: what to install for each backend, for the one-line message when it is missing
+INSTALL = {"tensorflow": "pip install tensorflow-cpu (or tensorflow[and-cuda])",
+           "jax": "pip install 'jax[cpu]' (or 'jax[cuda12]')",
+           "torch": "pip install torch"}
+
+
+class DeviceError(RuntimeError):
+    """The requested backend or devices are not available."""
+
+
+def check_backend() -> str:
+    """The active Keras backend, or a DeviceError saying what to install."""
+    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if wanted not in BACKENDS:
+        raise DeviceError(f"unknown KERAS_BACKEND={wanted!r}; use one of {', '.join(BACKENDS)}")
+    if importlib.util.find_spec(wanted) is None:
+        raise DeviceError(f"KERAS_BACKEND={wanted} but {wanted} is not installed: {INSTALL[wanted]}")
+    return keras.backend.backend()
+
+
+def _gpus() -> list:
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return tf.config.list_logical_devices("GPU")
+    if backend == "jax":
+        import jax
+        return [d for d in jax.devices() if d.platform == "gpu"]
+    import torch
+    return list(range(torch.cuda.device_count()))
+
+
+def describe_devices() -> str:
+    gpus = _gpus()
+    return f"{keras.backend.backend()} on {len(gpus)} GPU(s)" if gpus else f"{keras.backend.backend()} on CPU"
+
+
+def strategy_scope(devices: str = "auto"):
+    """A context to build and compile the model in; ``devices`` is auto, cpu, gpu or all."""
+    if devices not in ("auto", "cpu", "gpu", "all"):
+        raise DeviceError(f"--devices must be auto, cpu, gpu or all, not {devices!r}")
+    backend = check_backend()
+    gpus = _gpus() if devices != "cpu" else []
+    if devices in ("gpu", "all") and not gpus:
+        raise DeviceError(f"--devices {devices} asked for GPUs but {backend} sees none "
+                          f"(install the CUDA build: {INSTALL[backend].split('(or ')[-1].rstrip(')')})")
+    if backend == "tensorflow":
+        import tensorflow as tf
+        if "TF_CONFIG" in os.environ and json.loads(os.environ["TF_CONFIG"]).get("cluster"):
+            return tf.distribute.MultiWorkerMirroredStrategy().scope()
+        if devices == "cpu":
+            return tf.device("/CPU:0")
+        if len(gpus) > 1:
+            return tf.distribute.MirroredStrategy().scope()
+        return contextlib.nullcontext()
+    if backend == "jax" and len(gpus) > 1:
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        log.info("data parallel over %d JAX devices", len(gpus))
+    return contextlib.nullcontext()
