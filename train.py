@@ -11,8 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from hwr import config
-from hwr.model import ModelSpec
+from hwr.backend import BackendError, check_backend
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -20,36 +19,39 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    d = ModelSpec()
+    from hwr.training import TrainConfig
+
+    c = TrainConfig()  # the one place defaults live
+    d = c.spec
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog="Example (full Kaggle download, JAX on a GPU): KERAS_BACKEND=jax python train.py "
                "--data-dir ~/kaggle --synthetic 100000 --batch-size 512 --steps-per-epoch 600 --devices gpu")
     g = p.add_argument_group("data")
-    g.add_argument("--data-dir", type=Path, default=config.default_data_dir(),
+    g.add_argument("--data-dir", type=Path, default=c.data_dir,
                    help="folder in the Kaggle layout (written_name_*_v2.csv, *_v2/*/)")
     g.add_argument("--train-rows", help="training selection, SPLIT or SPLIT:FIRST-LAST by file number "
                    "(default: 'train' when its CSV exists, else validation:1-1000)")
     g.add_argument("--eval-rows", help="evaluation selection (default: 'validation', or "
                    "validation:1001-1500 on the sample); never trained on")
-    g.add_argument("--lexicon", type=Path, default=config.default_lexicon(), help="name<TAB>count file")
-    g.add_argument("--fonts", type=Path, default=config.SHARED_FONTS, help="handwriting fonts for synthesis")
-    g.add_argument("--synthetic", type=int, default=40_000, help="synthetic names to render (0: none)")
-    g.add_argument("--canvas-fraction", type=float, default=0.1, help="share of synthetic names drawn canvas-style")
+    g.add_argument("--lexicon", type=Path, default=c.lexicon, help="name<TAB>count file")
+    g.add_argument("--fonts", type=Path, default=c.fonts, help="handwriting fonts for synthesis")
+    g.add_argument("--synthetic", type=int, default=c.synthetic, help="synthetic names to render (0: none)")
+    g.add_argument("--canvas-fraction", type=float, default=c.canvas_fraction, help="share of synthetic names drawn canvas-style")
     g.add_argument("--max-train-images", type=int, help="use at most this many real labelled crops")
     g.add_argument("--max-eval-images", type=int, help="evaluate on at most this many crops")
     g.add_argument("--max-unlabelled", type=int, help="pseudo-label at most this many unlabelled crops")
     g = p.add_argument_group("schedule")
-    g.add_argument("--epochs", type=int, default=30, help="epochs of the mixed (synthetic + real) stage")
-    g.add_argument("--pseudo-rounds", type=int, default=1, help="self-training rounds on unlabelled crops")
-    g.add_argument("--pseudo-epochs", type=int, default=6, help="epochs per self-training round")
-    g.add_argument("--pseudo-threshold", type=float, default=0.9, help="minimum confidence P(text|image) to keep a pseudo-label")
-    g.add_argument("--finetune-epochs", type=int, default=6, help="final epochs on real (+ pseudo) crops at 0.3× rate")
-    g.add_argument("--steps-per-epoch", type=int, default=100, help="batches per epoch (an epoch ends with evaluation and a checkpoint)")
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--learning-rate", type=float, default=1e-3)
-    g.add_argument("--patience", type=int, default=8, help="early stopping: epochs without a lower evaluation CER")
-    g.add_argument("--seed", type=int, default=42, help="seed for synthesis, shuffling and weights")
+    g.add_argument("--epochs", type=int, default=c.epochs, help="epochs of the mixed (synthetic + real) stage")
+    g.add_argument("--pseudo-rounds", type=int, default=c.pseudo_rounds, help="self-training rounds on unlabelled crops")
+    g.add_argument("--pseudo-epochs", type=int, default=c.pseudo_epochs, help="epochs per self-training round")
+    g.add_argument("--pseudo-threshold", type=float, default=c.pseudo_threshold, help="minimum confidence P(text|image) to keep a pseudo-label")
+    g.add_argument("--finetune-epochs", type=int, default=c.finetune_epochs, help="final epochs on real (+ pseudo) crops at 0.3× rate")
+    g.add_argument("--steps-per-epoch", type=int, default=c.steps_per_epoch, help="batches per epoch (an epoch ends with evaluation and a checkpoint)")
+    g.add_argument("--batch-size", type=int, default=c.batch_size)
+    g.add_argument("--learning-rate", type=float, default=c.learning_rate)
+    g.add_argument("--patience", type=int, default=c.patience, help="early stopping: epochs without a lower evaluation CER")
+    g.add_argument("--seed", type=int, default=c.seed, help="seed for synthesis, shuffling and weights")
     g = p.add_argument_group("model")
     g.add_argument("--height", type=int, default=d.height)
     g.add_argument("--width", type=int, default=d.width)
@@ -57,10 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--rnn", choices=("gru", "lstm"), default=d.rnn)
     g.add_argument("--rnn-units", type=_ints, default=d.rnn_units, help="units per bidirectional layer")
     g = p.add_argument_group("run")
-    g.add_argument("--out-dir", type=Path, default=config.ROOT / "runs" / "default",
+    g.add_argument("--out-dir", type=Path, default=c.out_dir,
                    help="run folder: checkpoints, caches, history, report, model")
     g.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its last checkpoint")
-    g.add_argument("--devices", choices=("auto", "cpu", "gpu", "all"), default="auto",
+    g.add_argument("--devices", choices=("auto", "cpu", "gpu", "all"), default=c.devices,
                    help="where to train: tf.distribute on TensorFlow, keras.distribution on JAX")
     g.add_argument("--processes", type=int, help="processes for synthesis (default: all cores)")
     g.add_argument("--export", type=Path, help="copy the finished model (+ metadata, report) here, e.g. models/crnn.keras")
@@ -70,13 +72,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        check_backend()  # before Keras is imported: a wrong backend is one line, not a traceback
+    except BackendError as err:
+        print(f"train.py: {err}", file=sys.stderr)
+        return 2
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from hwr.data import DataError
-    from hwr.distribute import DeviceError
     from hwr.lexicon import LexiconError
     try:
+        from hwr.model import ModelSpec
         from hwr.training import TrainConfig, run
 
         spec = ModelSpec(height=args.height, width=args.width, conv_filters=args.conv_filters,
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             export=args.export, overwrite=args.overwrite)
         command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         meta = run(cfg, resume=args.resume, command=command)
-    except (DataError, DeviceError, LexiconError, FileExistsError, FileNotFoundError) as err:
+    except (DataError, BackendError, LexiconError, FileExistsError, FileNotFoundError) as err:
         print(f"train.py: {err}", file=sys.stderr)
         return 2
     best = meta["decoder_default"]

@@ -9,34 +9,15 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import logging
 import os
 
 import keras
 
+from hwr.backend import INSTALL, BackendError, check_backend
+
 log = logging.getLogger(__name__)
-
-BACKENDS = ("tensorflow", "jax", "torch")
-#: what to install for each backend, for the one-line message when it is missing
-INSTALL = {"tensorflow": "pip install tensorflow-cpu (or tensorflow[and-cuda])",
-           "jax": "pip install 'jax[cpu]' (or 'jax[cuda12]')",
-           "torch": "pip install torch"}
-
-
-class DeviceError(RuntimeError):
-    """The requested backend or devices are not available."""
-
-
-def check_backend() -> str:
-    """The active Keras backend, or a DeviceError saying what to install."""
-    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if wanted not in BACKENDS:
-        raise DeviceError(f"unknown KERAS_BACKEND={wanted!r}; use one of {', '.join(BACKENDS)}")
-    if importlib.util.find_spec(wanted) is None:
-        raise DeviceError(f"KERAS_BACKEND={wanted} but {wanted} is not installed: {INSTALL[wanted]}")
-    return keras.backend.backend()
 
 
 def _gpus() -> list:
@@ -59,12 +40,12 @@ def describe_devices() -> str:
 def strategy_scope(devices: str = "auto"):
     """A context to build and compile the model in; ``devices`` is auto, cpu, gpu or all."""
     if devices not in ("auto", "cpu", "gpu", "all"):
-        raise DeviceError(f"--devices must be auto, cpu, gpu or all, not {devices!r}")
+        raise BackendError(f"--devices must be auto, cpu, gpu or all, not {devices!r}")
     backend = check_backend()
     gpus = _gpus() if devices != "cpu" else []
     if devices in ("gpu", "all") and not gpus:
-        raise DeviceError(f"--devices {devices} asked for GPUs but {backend} sees none "
-                          f"(install the CUDA build: {INSTALL[backend].split('(or ')[-1].rstrip(')')})")
+        raise BackendError(f"--devices {devices} asked for GPUs but {backend} sees none; "
+                           f"install a GPU build: {INSTALL[backend]}")
     if backend == "tensorflow":
         import tensorflow as tf
         if "TF_CONFIG" in os.environ and json.loads(os.environ["TF_CONFIG"]).get("cluster"):

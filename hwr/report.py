@@ -18,13 +18,13 @@ def _table(metrics: dict) -> str:
 
 def write_report(model_path: Path, metadata: dict, history: pd.DataFrame) -> Path:
     """Write ``NAME_report.md`` and ``NAME_curves.png`` beside the model; returns the report path."""
-    from hwr.plots import plot_history
+    from hwr.plots import curves_figure
 
     model_path = Path(model_path)
     stem = model_path.with_suffix("")
     curves = Path(f"{stem}_curves.png")
     if len(history):
-        fig = plot_history(history)
+        fig = curves_figure(history)
         fig.savefig(curves, dpi=110, bbox_inches="tight")
     t = metadata["training"]
     data = t["data"]
