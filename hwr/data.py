@@ -120,7 +120,7 @@ def load_split(root: Path | str, selection: str, alphabet: Alphabet = Alphabet()
     no_name = text.isin(NO_NAME)
     report.drop("UNREADABLE/EMPTY", (keep & no_name).sum())
     keep &= ~no_name
-    encodable = text.map(lambda t: not alphabet.unknown(t))
+    encodable = text.map(lambda t: not alphabet.unknown(t)).astype(bool)
     report.drop("characters outside the alphabet", (keep & ~encodable).sum())
     keep &= encodable
     fits = text.str.len() <= max_len

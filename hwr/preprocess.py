@@ -93,14 +93,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return np.clip(gray, 0.0, 1.0)
 
 
-def _limit_size(gray: np.ndarray) -> np.ndarray:
-    """Shrink huge images first so every later step is cheap."""
-    h, w = gray.shape
+def _limit_size(image: np.ndarray) -> np.ndarray:
+    """Shrink huge images first, still in their own dtype, so every later step is cheap."""
+    h, w = image.shape[:2]
     scale = config.MAX_SIDE / max(h, w)
     if scale < 1.0:
-        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
-                          interpolation=cv2.INTER_AREA)
-    return gray
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA)
+    return image
 
 
 def normalize_contrast(gray: np.ndarray) -> np.ndarray:
@@ -177,7 +177,7 @@ def fit_to_input(gray: np.ndarray, height: int, width: int) -> np.ndarray:
 def preprocess(source: str | Path | bytes | np.ndarray, height: int = config.IMG_HEIGHT,
                width: int = config.IMG_WIDTH, normalize_stroke: bool = True) -> np.ndarray:
     """Any image → float32 (height, width) model input; raises ImageError on unreadable input."""
-    gray = _limit_size(to_gray(read_image(source)))
+    gray = to_gray(_limit_size(read_image(source)))
     gray = crop_to_ink(normalize_contrast(gray))
     if normalize_stroke:
         gray = thin_strokes(gray, height)

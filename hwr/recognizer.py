@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -49,6 +50,19 @@ def save_model(model: keras.Model, path: Path | str, metadata: dict, overwrite: 
     return path
 
 
+def predict_log_probs(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Images (N, H, W) as float in [0, 1] or uint8 → log-probabilities (N, T, C).
+
+    ``predict_on_batch`` runs the compiled graph (several times faster than an eager call, whose
+    recurrent layers step in Python); used by training's evaluation and by every reader alike.
+    """
+    x = np.asarray(images)
+    x = (x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32))[..., None]
+    outs = [np.asarray(model.predict_on_batch(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    t, c = model.output_shape[1:]
+    return np.concatenate(outs) if outs else np.zeros((0, t, c), np.float32)
+
+
 @dataclass
 class Prediction:
     """One image's reading, with everything the app plots."""
@@ -77,10 +91,7 @@ class Recognizer:
 
     def log_probs(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Preprocessed images (N, H, W) → log-probabilities (N, T, C)."""
-        x = np.asarray(images, np.float32)[..., None]
-        outs = [keras.ops.convert_to_numpy(self.model(x[i:i + batch_size], training=False))
-                for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.zeros((0, self.spec.timesteps, self.alphabet.size))
+        return predict_log_probs(self.model, images, batch_size)
 
     def decode_options(self, **overrides) -> DecodeOptions:
         opts = DecodeOptions(lexicon=self.lexicon, **self.metadata.get("decoder_options", {}))
@@ -115,11 +126,11 @@ def load_recognizer(path: Path | str = config.DEFAULT_MODEL, lexicon: Path | str
         raise ModelFileError(f"model metadata not found: {meta_file}")
     try:
         metadata = json.loads(meta_file.read_text())
+        alphabet = Alphabet(metadata["alphabet"])
+        spec = ModelSpec.from_dict(metadata["spec"])
         model = keras.saving.load_model(path, compile=False)
-    except (ValueError, OSError, json.JSONDecodeError) as err:
-        raise ModelFileError(f"cannot load model {path}: {err}") from err
-    alphabet = Alphabet(metadata["alphabet"])
-    spec = ModelSpec.from_dict(metadata["spec"])
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as err:
+        raise ModelFileError(f"cannot load model {path}: {err!r}") from err
     lex_path = Path(lexicon) if lexicon else config.default_lexicon()
     lex = load_lexicon(lex_path) if lex_path.is_file() else None
     if lex is None:

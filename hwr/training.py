@@ -37,7 +37,7 @@ from hwr.lexicon import load_lexicon
 from hwr.metrics import cer, per_character_errors, score
 from hwr.model import ModelSpec, build_model, compile_for_training
 from hwr.pipeline import Batches, prepare, prepare_files
-from hwr.recognizer import save_model
+from hwr.recognizer import predict_log_probs, save_model
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +113,11 @@ def _synthetic(cfg: TrainConfig, cache: Path) -> tuple[np.ndarray, list[str]]:
     return arr, texts
 
 
-def read_greedy(model: keras.Model, images: np.ndarray, alphabet: Alphabet, decoder: str = "greedy",
+def read_images(model: keras.Model, images: np.ndarray, alphabet: Alphabet, decoder: str = "greedy",
                 options: DecodeOptions = DecodeOptions(), batch_size: int = 256):
     """Decoded readings of uint8 images (N, H, W) by a model in training."""
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].astype(np.float32)[..., None] / 255.0
-        lp = keras.ops.convert_to_numpy(model(x, training=False))
-        out += decode(lp, alphabet, decoder, options)
-    return out
+    lp = predict_log_probs(model, images, batch_size)
+    return [d for i in range(0, len(lp), batch_size) for d in decode(lp[i:i + batch_size], alphabet, decoder, options)]
 
 
 class EvalCheckpoint(keras.callbacks.Callback):
@@ -135,7 +131,7 @@ class EvalCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
-        preds = [d.text for d in read_greedy(self.model, self.eval_images, self.alphabet)]
+        preds = [d.text for d in read_images(self.model, self.eval_images, self.alphabet)]
         s = score(self.eval_texts, preds)
         logs["val_cer"], logs["val_word_accuracy"] = s.cer, s.word_accuracy
         row = {"stage": self.stage_name, "epoch": self.state["epochs_total"] + 1, "loss": logs.get("loss"),
@@ -163,7 +159,7 @@ def _pseudo_labels(model, images: np.ndarray, files: list[Path], alphabet: Alpha
     if out_csv.is_file():
         df = pd.read_csv(out_csv, dtype={"text": str}, keep_default_na=False)
     else:
-        decoded = read_greedy(model, images, alphabet)
+        decoded = read_images(model, images, alphabet)
         df = pd.DataFrame({"index": range(len(files)), "file": [f.name for f in files],
                            "text": [d.text for d in decoded], "confidence": [d.confidence for d in decoded]})
         df = df[(df.confidence >= threshold) & (df.text.str.len() >= 2)]
@@ -254,7 +250,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     for name in DECODERS:
         if name == "lexicon" and lexicon is None:
             continue
-        decoded = read_greedy(best, eval_x, alphabet, name, DecodeOptions(lexicon=lexicon))
+        decoded = read_images(best, eval_x, alphabet, name, DecodeOptions(lexicon=lexicon))
         predictions[name] = decoded
         metrics[name] = score(eval_y, [d.text for d in decoded]).to_dict()
     best_decoder = min(metrics, key=lambda d: metrics[d]["cer"])
