@@ -1,0 +1,138 @@
+"""Decoders on hand-made log-probability matrices, where the right answer is known."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from hwr.alphabet import Alphabet
+from hwr.decode import DECODERS, DecodeOptions, decode, log_likelihood
+
+ALPHABET = Alphabet()
+BLANK = "_"  # stands for the CTC blank in the paths below (the hyphen is a real character)
+LEXICON = {"MARTIN": 120, "MARTINE": 8, "ANNA": 50, "MARIE": 40}
+
+
+def path_matrix(path: str, p: float = 0.9, steps: dict[int, dict[str, float]] | None = None,
+                alphabet: Alphabet = ALPHABET) -> np.ndarray:
+    """Log-probabilities (1, T, C) where step t puts ``p`` on ``path[t]`` and spreads the rest.
+
+    ``steps`` replaces a step's distribution with explicit probabilities ({char or '_': p}),
+    the remainder spread over the other classes.
+    """
+    size = alphabet.size
+    out = np.empty((len(path), size))
+
+    def index(c: str) -> int:
+        return alphabet.blank if c == BLANK else alphabet.encode(c)[0]
+
+    for t, c in enumerate(path):
+        chosen = (steps or {}).get(t, {c: p})
+        row = np.full(size, (1.0 - sum(chosen.values())) / (size - len(chosen)))
+        for ch, prob in chosen.items():
+            row[index(ch)] = prob
+        out[t] = row
+    return np.log(out)[None].astype(np.float32)
+
+
+def brute_force(log_probs: np.ndarray, alphabet: Alphabet) -> dict[str, float]:
+    """P(text) for every text, by summing all |C|^T alignments (tiny matrices only)."""
+    probs = np.exp(log_probs[0].astype(np.float64))
+    totals: dict[str, float] = {}
+    for path in itertools.product(range(alphabet.size), repeat=len(probs)):
+        merged = [k for k, _ in itertools.groupby(path)]
+        text = alphabet.decode(merged)
+        totals[text] = totals.get(text, 0.0) + float(np.prod(probs[np.arange(len(path)), path]))
+    return totals
+
+
+def test_registry_and_unknown_decoder():
+    assert set(DECODERS) == {"greedy", "beam", "lexicon"}
+    with pytest.raises(ValueError, match="unknown decoder"):
+        decode(path_matrix("_A_"), ALPHABET, "viterbi")
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_blank_separates_repeated_letters(decoder):
+    assert decode(path_matrix("_AN_NA_"), ALPHABET, decoder)[0].text == "ANNA"
+    # without a blank between them, repeated steps merge into one letter
+    assert decode(path_matrix("AANNNAA"), ALPHABET, decoder)[0].text == "ANA"
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_space_hyphen_apostrophe(decoder):
+    assert decode(path_matrix("_J-P_D'A L_"), ALPHABET, decoder)[0].text == "J-PD'A L"
+
+
+def test_batch_keeps_order():
+    batch = np.concatenate([path_matrix("_LEA__"), path_matrix("ANNA__"), path_matrix("______")])
+    for name in ["greedy", "beam"]:
+        assert [d.text for d in decode(batch, ALPHABET, name)] == ["LEA", "ANA", ""]
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_confidence_is_the_probability_of_the_text(decoder):
+    lp = path_matrix("_MAR_TIN_", p=0.8)
+    out = decode(lp, ALPHABET, decoder)[0]
+    assert out.text == "MARTIN"
+    expected = float(np.exp(log_likelihood(lp, ["MARTIN"], ALPHABET)[0]))
+    assert out.confidence == pytest.approx(expected, rel=1e-4)
+    assert 0.0 < out.confidence <= 1.0
+    assert out.alternatives[0] == (out.text, pytest.approx(out.confidence))
+
+
+def test_confidence_matches_brute_force_sum_over_alignments():
+    alphabet = Alphabet("AB")
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(1, 3, alphabet.size)) * 2.0
+    lp = (logits - np.log(np.exp(logits).sum(-1, keepdims=True))).astype(np.float32)
+    truth = brute_force(lp, alphabet)
+    assert sum(truth.values()) == pytest.approx(1.0)
+    for name in ["greedy", "beam"]:
+        out = decode(lp, alphabet, name, DecodeOptions(beam_width=16, top_paths=5))[0]
+        assert out.confidence == pytest.approx(truth[out.text], rel=1e-4)
+        for text, prob in out.alternatives:
+            assert prob == pytest.approx(truth[text], rel=1e-4)
+    # with T=3 and two letters the beam holds every labelling, so it finds the most probable text
+    best = max(truth, key=truth.get)
+    assert decode(lp, alphabet, "beam", DecodeOptions(beam_width=16))[0].text == best
+
+
+def _martn(p_i: float) -> np.ndarray:
+    """Greedy path M A R T _ N, where the step after T also gives 'I' probability ``p_i``."""
+    return path_matrix("_MART_N_", steps={5: {BLANK: 0.95 - p_i, "I": p_i}})
+
+
+def test_lexicon_corrects_a_reading_the_image_supports():
+    lp = _martn(0.4)
+    options = DecodeOptions(lexicon=LEXICON)
+    free = decode(lp, ALPHABET, "beam", options)[0]
+    assert decode(lp, ALPHABET, "greedy")[0].text == free.text == "MARTN"
+    out = decode(lp, ALPHABET, "lexicon", options)[0]
+    assert out.text == "MARTIN"
+    assert out.confidence == pytest.approx(float(np.exp(log_likelihood(lp, ["MARTIN"], ALPHABET)[0])),
+                                           rel=1e-4)
+    assert out.confidence < free.confidence  # the model itself preferred MARTN, but not by 10×
+    assert "MARTN" in dict(out.alternatives)
+
+
+def test_lexicon_keeps_a_free_reading_the_image_strongly_supports():
+    options = DecodeOptions(lexicon=LEXICON)
+    # MARTIN is one edit away, but the model gives its I almost no probability
+    out = decode(_martn(0.001), ALPHABET, "lexicon", options)[0]
+    assert out.text == "MARTN"
+    # a name with no lexicon neighbour at all is kept as read
+    assert decode(path_matrix("_Z_O_E_"), ALPHABET, "lexicon", options)[0].text == "ZOE"
+
+
+def test_lexicon_decoder_needs_a_lexicon():
+    with pytest.raises(ValueError, match="lexicon"):
+        decode(path_matrix("_A_"), ALPHABET, "lexicon", DecodeOptions(lexicon=None))
+
+
+def test_log_likelihood_of_empty_batch_and_empty_text():
+    assert log_likelihood(path_matrix("_A_")[:0], [], ALPHABET).shape == (0,)
+    all_blank = path_matrix("___", p=0.9)
+    assert np.exp(log_likelihood(all_blank, [""], ALPHABET)[0]) == pytest.approx(0.9 ** 3, rel=1e-4)

@@ -1,0 +1,98 @@
+"""The CRNN: output shapes, a few real training steps, and the save → load round trip."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from hwr import config
+from hwr.alphabet import Alphabet
+from hwr.data import load_split
+from hwr.model import CLASSIC, ModelSpec, build_model, compile_for_training
+from hwr.preprocess import preprocess
+from hwr.recognizer import ModelFileError, load_recognizer, metadata_path, save_model
+
+
+def _metadata(spec: ModelSpec) -> dict:
+    return {"alphabet": Alphabet().chars, "spec": spec.to_dict()}
+
+
+@pytest.mark.parametrize("spec", [ModelSpec(), CLASSIC], ids=["default", "classic"])
+def test_output_shape(spec):
+    model = build_model(spec)
+    assert model.input_shape == (None, spec.height, spec.width, 1)
+    assert model.output_shape == (None, spec.timesteps, Alphabet().size)
+    assert spec.timesteps >= config.MAX_LABEL_LEN  # CTC needs at least one step per character
+
+
+def test_outputs_are_log_probabilities(tiny_spec):
+    model = build_model(tiny_spec)
+    x = np.random.default_rng(0).random((2, tiny_spec.height, tiny_spec.width, 1), np.float32)
+    out = keras.ops.convert_to_numpy(model(x, training=False))
+    assert out.shape == (2, tiny_spec.timesteps, Alphabet().size)
+    np.testing.assert_allclose(np.exp(out).sum(-1), 1.0, atol=1e-5)
+
+
+def test_spec_round_trips_through_a_dict():
+    for spec in (ModelSpec(), CLASSIC):
+        assert ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    with pytest.raises(ValueError, match="one entry per block"):
+        build_model(ModelSpec(conv_filters=(8, 16)))
+
+
+def test_a_few_training_steps_lower_the_loss(bundled_data, tiny_spec):
+    keras.utils.set_random_seed(0)
+    samples, _ = load_split(bundled_data, "validation:1-20")
+    samples = samples[:8]
+    x = np.stack([preprocess(s.image, tiny_spec.height, tiny_spec.width) for s in samples])[..., None]
+    y = Alphabet().encode_batch([s.text for s in samples], config.MAX_LABEL_LEN)
+    model = compile_for_training(build_model(tiny_spec), learning_rate=3e-3)
+    losses = [float(model.train_on_batch(x, y)) for _ in range(16)]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_save_load_round_trip(tmp_path, tiny_spec, sample_image):
+    keras.utils.set_random_seed(1)
+    model = build_model(tiny_spec)
+    path = save_model(model, tmp_path / "tiny.keras", _metadata(tiny_spec))
+    recognizer = load_recognizer(path)
+    assert recognizer.alphabet == Alphabet()
+    assert recognizer.spec == tiny_spec
+    assert recognizer.path == path
+    meta = json.loads(metadata_path(path).read_text())
+    assert meta["keras_version"] == keras.__version__ and "hwr_version" in meta
+
+    image = recognizer.preprocess(sample_image)
+    x = np.stack([image, np.random.default_rng(1).random(image.shape, np.float32)])
+    expected = keras.ops.convert_to_numpy(model(x[..., None], training=False))
+    np.testing.assert_allclose(recognizer.log_probs(x), expected, atol=1e-6)
+
+
+def test_save_refuses_to_overwrite(tmp_path, tiny_spec):
+    model = build_model(tiny_spec)
+    path = save_model(model, tmp_path / "m.keras", _metadata(tiny_spec))
+    before = path.stat().st_mtime_ns
+    with pytest.raises(FileExistsError, match="overwrite"):
+        save_model(model, path, _metadata(tiny_spec))
+    assert path.stat().st_mtime_ns == before
+    save_model(model, path, _metadata(tiny_spec), overwrite=True)
+    with pytest.raises(ValueError, match=".keras"):
+        save_model(model, tmp_path / "m.h5", _metadata(tiny_spec))
+
+
+def test_missing_model_or_metadata(tmp_path, tiny_model_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        load_recognizer(tmp_path / "absent.keras")
+    lonely = tmp_path / "lonely.keras"
+    lonely.write_bytes(tiny_model_path.read_bytes())
+    with pytest.raises(ModelFileError, match="metadata"):
+        load_recognizer(lonely)
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"not a keras file")
+    metadata_path(garbage).write_text(metadata_path(tiny_model_path).read_text())
+    with pytest.raises(ModelFileError, match="cannot load"):
+        load_recognizer(garbage)

@@ -1,0 +1,131 @@
+"""The one preprocessing: Kaggle crops and canvas drawings end up as the same kind of model input."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from hwr import config
+from hwr.preprocess import ImageError, has_ink, preprocess, stroke_width, to_uint8
+
+SHAPE = (config.IMG_HEIGHT, config.IMG_WIDTH)
+
+
+def canvas_drawing(text: str = "MARIE", thickness: int = 9) -> np.ndarray:
+    """An RGBA drawing as the app's canvas returns it: transparent, a small black name top-left."""
+    # thin Hershey letters widened with a round brush (putText caps the thickness it draws)
+    alpha = np.zeros((200, 600), np.uint8)
+    cv2.putText(alpha, text, (15, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 1, cv2.LINE_AA)
+    brush = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thickness, thickness))
+    canvas = np.zeros((200, 600, 4), np.uint8)  # RGB black, alpha 0 = transparent
+    canvas[:, :, 3] = cv2.dilate(alpha, brush)
+    return canvas
+
+
+def check_model_input(x: np.ndarray) -> None:
+    assert x.shape == SHAPE
+    assert x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x[:, -8:].mean() > 0.98  # text is left-aligned: paper at the right edge
+    assert has_ink(x)
+
+
+def test_real_kaggle_crop(sample_image):
+    x = preprocess(sample_image)
+    check_model_input(x)
+    assert x.min() < 0.1  # contrast is stretched: the darkest ink is near black
+
+
+def test_canvas_drawing():
+    x = preprocess(canvas_drawing())
+    check_model_input(x)
+    # cropped to the ink: the name fills the height instead of a corner of a 600×200 canvas
+    ink_rows = np.flatnonzero((x < 0.5).any(axis=1))
+    assert ink_rows[-1] - ink_rows[0] > 0.6 * config.IMG_HEIGHT
+
+
+def test_dataset_and_app_paths_give_identical_arrays(sample_image):
+    data = sample_image.read_bytes()
+    from_bytes = preprocess(data)  # what the dataset pipeline and an upload pass
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(preprocess(sample_image), from_bytes)
+    np.testing.assert_array_equal(preprocess(str(sample_image)), from_bytes)
+    np.testing.assert_array_equal(preprocess(decoded), from_bytes)
+
+
+def test_canvas_array_and_its_png_give_identical_arrays():
+    drawing = canvas_drawing()
+    ok, png = cv2.imencode(".png", drawing)
+    assert ok
+    np.testing.assert_array_equal(preprocess(drawing), preprocess(png.tobytes()))
+
+
+def test_inverted_image_reads_the_same(sample_image):
+    image = cv2.imread(str(sample_image), cv2.IMREAD_UNCHANGED)
+    original = preprocess(image)
+    inverted = preprocess(255 - image)
+    assert np.abs(original - inverted).mean() < 0.01
+
+
+def test_empty_canvas_has_no_ink():
+    x = preprocess(np.zeros((200, 600, 4), np.uint8))
+    assert x.shape == SHAPE
+    assert not has_ink(x)
+    assert not has_ink(preprocess(np.full((200, 600), 255, np.uint8)))
+
+
+@pytest.mark.parametrize("data", [b"", b"hello, this is not an image", b"\x89PNG\r\n\x1a\n garbage"])
+def test_non_image_bytes_raise(data):
+    with pytest.raises(ImageError):
+        preprocess(data)
+
+
+def test_corrupt_jpeg_raises(sample_image):
+    data = sample_image.read_bytes()
+    for cut in (len(data) // 3, len(data) - 100):
+        with pytest.raises(ImageError):
+            preprocess(data[:cut])
+
+
+def test_missing_file_raises(tmp_path):
+    with pytest.raises(ImageError, match="not found"):
+        preprocess(tmp_path / "nope.jpg")
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_huge_image_is_handled_quickly():
+    big = np.full((10_000, 10_000), 255, np.uint8)
+    cv2.putText(big, "LEA", (300, 6000), cv2.FONT_HERSHEY_SIMPLEX, 60, 0, 150)
+    ok, png = cv2.imencode(".png", big)
+    assert ok
+    start = time.perf_counter()
+    try:
+        x = preprocess(png.tobytes())
+    except ImageError:
+        x = None  # refusing it clearly is acceptable too
+    assert time.perf_counter() - start < 15.0
+    if x is not None:
+        check_model_input(x)
+
+
+def test_header_over_the_pixel_limit_is_refused_before_decoding(monkeypatch):
+    monkeypatch.setattr(config, "MAX_IMAGE_PIXELS", 100 * 100)
+    ok, png = cv2.imencode(".png", np.full((200, 200), 255, np.uint8))
+    with pytest.raises(ImageError, match="limit"):
+        preprocess(png.tobytes())
+
+
+def test_stroke_normalisation_thins_thick_drawings():
+    drawing = canvas_drawing(thickness=14)
+    thinned = preprocess(drawing)
+    raw = preprocess(drawing, normalize_stroke=False)
+    assert stroke_width(thinned) < 0.8 * stroke_width(raw)
+    assert has_ink(thinned)
+
+
+def test_to_uint8_inverts_the_scale(sample_image):
+    x = preprocess(sample_image)
+    assert np.abs(to_uint8(x) / 255.0 - x).max() <= 0.5 / 255 + 1e-6
