@@ -9,7 +9,7 @@ probabilities for plots and confidence with a plain ``exp``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import keras
 from keras import layers

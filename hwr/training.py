@@ -34,10 +34,11 @@ from hwr.data import Sample, default_selections, load_split, unlabelled_images
 from hwr.decode import DECODERS, DecodeOptions, decode
 from hwr.distribute import describe_devices, strategy_scope
 from hwr.lexicon import load_lexicon
-from hwr.metrics import cer, per_character_errors, score
+from hwr.metrics import per_character_errors, score
 from hwr.model import ModelSpec, build_model, compile_for_training
 from hwr.pipeline import Batches, prepare, prepare_files
-from hwr.recognizer import predict_log_probs, save_model
+from hwr.evaluate import evaluate
+from hwr.recognizer import Recognizer, predict_log_probs, save_model
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +124,10 @@ def read_images(model: keras.Model, images: np.ndarray, alphabet: Alphabet, deco
 class EvalCheckpoint(keras.callbacks.Callback):
     """After each epoch: CER and word accuracy on the evaluation set, history row, checkpoints."""
 
-    def __init__(self, run: Path, stage: int, stage_name: str, eval_images: np.ndarray,
+    def __init__(self, run: Path, stage_name: str, eval_images: np.ndarray,
                  eval_texts: list[str], alphabet: Alphabet, state: dict):
         super().__init__()
-        self.run, self.stage, self.stage_name = run, stage, stage_name
+        self.run, self.stage_name = run, stage_name
         self.eval_images, self.eval_texts, self.alphabet, self.state = eval_images, eval_texts, alphabet, state
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -144,8 +145,8 @@ class EvalCheckpoint(keras.callbacks.Callback):
             if new:
                 w.writeheader()
             w.writerow(row)
-        self.state.update(stage=self.stage, stage_epoch=epoch + 1, epochs_total=self.state["epochs_total"] + 1,
-                          seconds=row["seconds"])
+        self.state["done"][self.stage_name] = epoch + 1
+        self.state.update(epochs_total=self.state["epochs_total"] + 1, seconds=row["seconds"])
         if s.cer < self.state.get("best_cer", float("inf")):
             self.state["best_cer"] = s.cer
             self.model.save(self.run / "best.keras")
@@ -212,13 +213,14 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     log.info("data: %d real, %d synthetic, %d unlabelled; evaluation %d (%s)",
              len(real_x), len(synth_x), len(unl_x), len(eval_x), eval_sel)
 
+    # state["done"]: epochs finished per stage, so a resumed run (even with longer stages) goes on
     state = json.loads(state_file.read_text()) if resume and state_file.exists() else \
-        {"stage": 0, "stage_epoch": 0, "epochs_total": 0, "seconds": 0.0}
+        {"done": {}, "epochs_total": 0, "seconds": 0.0}
     state["started"], state["seconds_before"] = time.time(), state.get("seconds", 0.0)
     with strategy_scope(cfg.devices):
         if resume and (run_dir / "last.keras").exists():
             model = keras.saving.load_model(run_dir / "last.keras")
-            log.info("resumed from %s at stage %d, epoch %d", run_dir / "last.keras", state["stage"], state["stage_epoch"])
+            log.info("resumed from %s after epochs %s", run_dir / "last.keras", state["done"])
         else:
             model = compile_for_training(build_model(cfg.spec, alphabet), cfg.learning_rate)
 
@@ -228,37 +230,33 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         if name.startswith("pseudo") and len(unl_x):
             pseudo_x, pseudo_y = _pseudo_labels(model, unl_x, unl_files, alphabet, cfg.pseudo_threshold,
                                                 run_dir / f"{name}.csv")
-        if k < state["stage"] or (k == state["stage"] and state["stage_epoch"] >= epochs):
+        start = state["done"].get(name, 0)
+        if start >= epochs:
             continue
-        start = state["stage_epoch"] if k == state["stage"] else 0
         finetune = name == "finetune"
         model.optimizer.learning_rate.assign(cfg.learning_rate * (0.3 if finetune else 1.0))
         x, y, aug = _stage_data(finetune, (synth_x, synth_y), (real_x, real_y), (pseudo_x, pseudo_y))
         batches = Batches(x, y, alphabet, cfg.batch_size, seed=cfg.seed + k, augment_mask=aug,
                           steps=cfg.steps_per_epoch)
         log.info("stage %s: %d images (%d augmented), epochs %d→%d", name, len(x), int(aug.sum()), start, epochs)
-        callbacks = [EvalCheckpoint(run_dir, k, name, eval_x, eval_y, alphabet, state),
+        callbacks = [EvalCheckpoint(run_dir, name, eval_x, eval_y, alphabet, state),
                      keras.callbacks.EarlyStopping("val_cer", patience=cfg.patience, mode="min")]
         model.fit(batches, epochs=epochs, initial_epoch=start, callbacks=callbacks,
                   verbose=1 if sys.stderr.isatty() else 2)
-        state.update(stage=k + 1, stage_epoch=0)
+        state["done"][name] = epochs  # finished, or stopped early: either way this stage is done
         state_file.write_text(json.dumps(state, indent=2))
 
     best = keras.saving.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
     lexicon = load_lexicon(cfg.lexicon) if Path(cfg.lexicon).is_file() else None
-    metrics, predictions = {}, {}
+    reader = Recognizer(best, alphabet, cfg.spec, {}, None, lexicon)
+    metrics, tables = {}, {}
     for name in DECODERS:
         if name == "lexicon" and lexicon is None:
             continue
-        decoded = read_images(best, eval_x, alphabet, name, DecodeOptions(lexicon=lexicon))
-        predictions[name] = decoded
-        metrics[name] = score(eval_y, [d.text for d in decoded]).to_dict()
+        tables[name], scores = evaluate(reader, eval_samples, name, progress=False)
+        metrics[name] = scores.to_dict()
     best_decoder = min(metrics, key=lambda d: metrics[d]["cer"])
-    chosen = predictions[best_decoder]
-    pred_df = pd.DataFrame({"filename": [s.image.name for s in eval_samples], "truth": eval_y,
-                            "prediction": [d.text for d in chosen],
-                            "confidence": [d.confidence for d in chosen]})
-    pred_df["cer"] = [cer(t, p) for t, p in zip(pred_df.truth, pred_df.prediction)]
+    pred_df = tables[best_decoder]
     pred_df.to_csv(run_dir / "crnn_predictions.csv", index=False)
     history = pd.read_csv(run_dir / "history.csv") if (run_dir / "history.csv").exists() else pd.DataFrame()
     if len(history):

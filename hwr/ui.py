@@ -1,0 +1,384 @@
+"""Stage: the app's Streamlit layer. The one module that imports streamlit.
+
+The pages stay views (a widget, one call here or in the library, rendering); what they share lives
+here: the recognizer loaded once per model file, the decoder select box, the way a prediction is
+shown (text, confidence, model input, CTC plot, beam alternatives), the canvas and upload doors,
+and the evaluation table the Errors page browses. Cached functions never call ``st.*``: progress
+and messages are drawn by their callers.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from hwr import config, metrics
+from hwr.data import DataError, Sample, default_selections, image_dir, load_split, parse_selection
+from hwr.decode import DECODERS, decode
+from hwr.evaluate import COLUMNS, evaluate
+from hwr.plots import ctc_figure
+from hwr.preprocess import ImageError, has_ink, to_uint8
+from hwr.recognizer import ModelFileError, Prediction, Recognizer, load_recognizer
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the model file (default: config.DEFAULT_MODEL).
+MODEL_ENV = "HWR_MODEL"
+DECODER_LABELS = {"greedy": "greedy (best path)", "beam": "beam search", "lexicon": "beam + name list"}
+DECODER_HELP = ("**greedy**: the most probable character at each step, the fastest. **beam search**: "
+                "the most probable whole readings. **beam + name list**: a known name where the image "
+                "supports it nearly as well as the free reading. All report the same confidence, "
+                "P(text | image).")
+#: Originals above this many pixels are not previewed (the model still reads them).
+PREVIEW_MAX_PIXELS = 25_000_000
+CHUNK = 64
+
+
+# ---------------------------------------------------------------- the model, loaded once
+def page_setup(title: str, icon: str) -> None:
+    st.set_page_config(page_title=f"{title} · hwr", page_icon=icon, layout="wide")
+
+
+def model_path() -> Path:
+    """The model file: ``$HWR_MODEL`` when set, else the project's default."""
+    return Path(os.environ.get(MODEL_ENV) or config.DEFAULT_MODEL)
+
+
+def _stamp(path: Path) -> float:
+    """The file's modification time, so a retrained model replaces the cached one."""
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _load(path: str, stamp: float) -> Recognizer:
+    rec = load_recognizer(path)
+    # trace the compiled graph for one image and for a batch now, not at the first drawing
+    blank = np.ones((2, rec.spec.height, rec.spec.width), np.float32)
+    rec.read_arrays(blank[:1])
+    rec.log_probs(blank)
+    return rec
+
+
+def recognizer() -> Recognizer:
+    """The cached recognizer, or a clear error and the end of the page when there is none."""
+    path = model_path()
+    try:
+        return _load(str(path), _stamp(path))
+    except ModelFileError as err:
+        problem = str(err)
+    st.error(f"**No model could be loaded.** {problem}\n\nTrain one with `python train.py`, or set "
+             f"the `{MODEL_ENV}` environment variable to a `.keras` model file.", icon=":material/error:")
+    st.stop()
+
+
+def model_key(rec: Recognizer) -> str:
+    """What cached results depend on: the model file and its version on disk."""
+    return f"{rec.path}@{_stamp(Path(rec.path)) if rec.path else 0}"
+
+
+def decoder_select(rec: Recognizer, key: str) -> str:
+    options = [d for d in DECODERS if d != "lexicon" or rec.lexicon]
+    preferred = default_decoder(rec)
+    return st.selectbox("Decoder", options, key=key, format_func=lambda d: DECODER_LABELS.get(d, d),
+                        index=options.index(preferred) if preferred in options else 0, help=DECODER_HELP)
+
+
+def fmt_prob(p: float) -> str:
+    return f"{p:.1%}" if p >= 0.001 else f"{p:.1e}"
+
+
+# ---------------------------------------------------------------- metadata pieces
+def sibling_file(rec: Recognizer, meta_key: str) -> Path | None:
+    """A file the metadata names beside the model (history, report, predictions), if it is there."""
+    name = rec.metadata.get(meta_key)
+    if not isinstance(name, str) or rec.path is None:
+        return None
+    path = Path(rec.path).parent / name
+    return path if path.is_file() else None
+
+
+def metrics_table(rec: Recognizer) -> pd.DataFrame | None:
+    """Metrics per decoder (rows) from the metadata, or None when the model carries none."""
+    found = rec.metadata.get("metrics")
+    if not isinstance(found, dict):
+        return None
+    rows = {k: v for k, v in found.items() if isinstance(v, dict)}
+    return pd.DataFrame.from_dict(rows, orient="index") if rows else None
+
+
+def default_decoder(rec: Recognizer) -> str | None:
+    """The decoder the model's metadata recommends (``decoder_default``), if it names a known one."""
+    name = rec.metadata.get("decoder_default")
+    return name if name in DECODERS else None
+
+
+def headline(rec: Recognizer) -> tuple[str, dict] | None:
+    """(decoder, scores): the recommended decoder's, else the one with the best word accuracy."""
+    table = metrics_table(rec)
+    if table is None or "word_accuracy" not in table:
+        return None
+    best = default_decoder(rec)
+    if best not in table.index:
+        best = table["word_accuracy"].astype(float).idxmax()
+    return str(best), table.loc[best].to_dict()
+
+
+def report_markdown(path: Path) -> str:
+    """The training report without its image links (the page draws the curves itself)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)
+
+
+def read_csv(path: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(path, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        log.warning("cannot read %s: %s", path, err)
+        return None
+
+
+def spec_table(rec: Recognizer) -> pd.DataFrame:
+    """The architecture choices of the model's spec, one row each."""
+    return pd.DataFrame({"setting": list(rec.spec.to_dict()),
+                         "value": [str(v) for v in rec.spec.to_dict().values()]})
+
+
+def layer_table(rec: Recognizer) -> pd.DataFrame:
+    rows = []
+    for layer in rec.model.layers:
+        try:
+            shape = str(tuple(layer.output.shape))
+        except (AttributeError, ValueError):
+            shape = "?"
+        rows.append({"layer": layer.name, "type": type(layer).__name__, "output shape": shape,
+                     "parameters": layer.count_params()})
+    return pd.DataFrame(rows)
+
+
+def parameter_counts(rec: Recognizer) -> tuple[int, int]:
+    """(trainable, non-trainable) parameter counts."""
+    def count(weights) -> int:
+        return int(sum(np.prod(w.shape) for w in weights))
+    return count(rec.model.trainable_weights), count(rec.model.non_trainable_weights)
+
+
+# ---------------------------------------------------------------- showing a prediction
+def alternatives(rec: Recognizer, pred: Prediction) -> pd.DataFrame:
+    """Beam-search readings of this image with P(text | image), merged with the decoder's own."""
+    log_probs = np.log(np.maximum(pred.probs, 1e-30))[None].astype(np.float32)
+    beam = decode(log_probs, rec.alphabet, "beam", rec.decode_options())[0]
+    merged = dict(beam.alternatives) | dict(pred.alternatives)
+    rows = sorted(merged.items(), key=lambda tp: -tp[1])
+    return pd.DataFrame({"reading": [t or "(nothing)" for t, _ in rows],
+                         "P(text | image)": [p for _, p in rows],
+                         "shown": ["✓" if t == pred.text else "" for t, _ in rows]})
+
+
+def show_result(pred: Prediction) -> None:
+    """The reading, its confidence and the image the model actually saw."""
+    text, confidence, seen = st.columns([2, 2, 3], vertical_alignment="center")
+    text.metric("Read", pred.text or "(nothing)", border=True)
+    confidence.metric("Confidence, P(text | image)", fmt_prob(pred.confidence), border=True)
+    height, width = pred.image.shape
+    seen.image(to_uint8(pred.image), width="stretch",
+               caption=f"What the model saw: {height} × {width} after preprocessing")
+
+
+def show_details(rec: Recognizer, pred: Prediction) -> None:
+    """The per-timestep CTC plot and the top alternatives."""
+    plot, table = st.columns([5, 2])
+    fig = ctc_figure(pred.image, pred.probs, rec.alphabet.chars,
+                     title=f"Per-timestep probabilities: read “{pred.text}”")
+    plot.pyplot(fig, width="stretch")
+    table.markdown("**Top readings** (beam search)")
+    table.dataframe(alternatives(rec, pred), hide_index=True, column_config={
+        "P(text | image)": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+
+
+def show_prediction(rec: Recognizer, pred: Prediction) -> None:
+    show_result(pred)
+    show_details(rec, pred)
+
+
+# ---------------------------------------------------------------- Draw and Upload
+def canvas_to_gray(rgba: np.ndarray) -> np.ndarray:
+    """The canvas' RGBA (RGB order) composited onto white paper → uint8 gray."""
+    img = np.asarray(rgba, np.float32)
+    if img.ndim == 2:
+        return np.clip(img, 0, 255).astype(np.uint8)
+    rgb = img[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    if img.shape[-1] == 4:
+        alpha = img[..., 3] / 255.0
+        rgb = rgb * alpha + 255.0 * (1.0 - alpha)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def read_drawing(rec: Recognizer, rgba: np.ndarray, decoder: str) -> Prediction | None:
+    """The drawing's reading, or None when nothing is written on it."""
+    x = rec.preprocess(canvas_to_gray(rgba))
+    if not has_ink(x):
+        return None
+    return rec.read_arrays(x[None], decoder)[0]
+
+
+@dataclass
+class UploadResult:
+    name: str
+    data: bytes
+    prediction: Prediction | None = None
+    error: str | None = None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _read_blobs(blobs: tuple[bytes, ...], decoder: str, key: str, _rec: Recognizer) -> list:
+    """Per blob: a Prediction, or the reason it cannot be read (one batch for the readable ones)."""
+    inputs, errors = {}, {}
+    for i, blob in enumerate(blobs):
+        try:
+            inputs[i] = _rec.preprocess(blob)
+        except ImageError as err:
+            errors[i] = str(err)
+    batch = np.stack(list(inputs.values())) if inputs else None
+    preds = dict(zip(inputs, _rec.read_arrays(batch, decoder))) if batch is not None else {}
+    return [preds.get(i, errors.get(i)) for i in range(len(blobs))]
+
+
+def read_uploads(rec: Recognizer, files, decoder: str) -> list[UploadResult]:
+    """Uploaded files → one result each, in order; unreadable files carry an error, not an exception."""
+    blobs = tuple(f.getvalue() for f in files)
+    out = _read_blobs(blobs, decoder, model_key(rec), rec)
+    return [UploadResult(f.name, b, o if isinstance(o, Prediction) else None,
+                         o if isinstance(o, str) else None) for f, b, o in zip(files, blobs, out)]
+
+
+def uploads_csv(results: list[UploadResult]) -> bytes:
+    frame = pd.DataFrame([{"file": r.name, "prediction": r.prediction.text if r.prediction else "",
+                           "confidence": r.prediction.confidence if r.prediction else None,
+                           "error": r.error or ""} for r in results])
+    return frame.to_csv(index=False).encode()
+
+
+def preview(data: bytes, max_side: int = 800) -> np.ndarray | None:
+    """A small RGB copy of an uploaded original for display; None when it is too big to preview."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > PREVIEW_MAX_PIXELS:
+                return None
+            img.draft("RGB", (max_side, max_side))
+            img = img.convert("RGB")
+            img.thumbnail((max_side, max_side))
+            return np.asarray(img)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        return None
+
+
+# ---------------------------------------------------------------- the evaluation set
+def evaluation_samples(root: Path) -> tuple[list[Sample], Path]:
+    """The evaluation selection of a Kaggle-layout folder and its image folder; raises DataError."""
+    _, selection = default_selections(root)
+    samples, _ = load_split(root, selection)
+    if not samples:
+        raise DataError(f"no labelled evaluation images in {root} ({selection})")
+    return samples, image_dir(root, parse_selection(selection)[0])
+
+
+def committed_predictions(rec: Recognizer) -> pd.DataFrame | None:
+    """The model's own per-image evaluation file, when it has one with the expected columns."""
+    path = sibling_file(rec, "evaluation_predictions")
+    frame = read_csv(path) if path else None
+    if frame is None or set(COLUMNS) - set(frame.columns):
+        return None
+    return frame[COLUMNS].astype({"truth": str, "prediction": str})
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _evaluate_chunk(paths: tuple[str, ...], truths: tuple[str, ...], decoder: str, key: str,
+                    _rec: Recognizer) -> pd.DataFrame:
+    samples = [Sample(Path(p), t) for p, t in zip(paths, truths)]
+    return evaluate(_rec, samples, decoder, progress=False)[0]
+
+
+def predict_samples(rec: Recognizer, samples: list[Sample], decoder: str) -> pd.DataFrame:
+    """``hwr.evaluate`` over labelled samples in cached chunks, with a progress bar on the page."""
+    bar = st.progress(0.0, text=f"Reading {len(samples)} images…")
+    tables = []
+    for start in range(0, len(samples), CHUNK):
+        chunk = samples[start:start + CHUNK]
+        tables.append(_evaluate_chunk(tuple(str(s.image) for s in chunk), tuple(s.text for s in chunk),
+                                      decoder, model_key(rec), rec))
+        done = min(start + CHUNK, len(samples))
+        bar.progress(done / len(samples), text=f"Reading images: {done:,} / {len(samples):,}")
+    bar.empty()
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
+
+
+SORTS = {
+    "CER, worst first": ("cer", False), "CER, best first": ("cer", True),
+    "confidence, lowest first": ("confidence", True), "confidence, highest first": ("confidence", False),
+    "name length": ("length", True), "file name": ("filename", True),
+}
+
+
+def char_in_error(truth: str, pred: str, char: str) -> bool:
+    """Whether ``char`` takes part in an edit between truth and prediction (dropped, wrong or added)."""
+    return any(char in pair for pair in metrics.confusions([truth], [pred]))
+
+
+def filter_errors(frame: pd.DataFrame, cer_range: tuple[float, float], length_range: tuple[int, int],
+                  char: str | None, include_correct: bool, sort: str) -> pd.DataFrame:
+    """The rows the Errors page shows: filtered by CER, truth length and character, then sorted."""
+    frame = frame.assign(length=frame["truth"].str.len())
+    keep = frame["cer"].between(*cer_range) & frame["length"].between(*length_range)
+    if not include_correct:
+        keep &= frame["prediction"] != frame["truth"]
+    if char:
+        keep &= np.array([char_in_error(t, p, char) for t, p in zip(frame["truth"], frame["prediction"])],
+                         dtype=bool)
+    column, ascending = SORTS[sort]
+    return frame[keep].sort_values(column, ascending=ascending, kind="stable")
+
+
+#: Size of the scans in the Errors table: Kaggle crops (273–388 × 14–72) fit whole at one height.
+THUMB_SIZE = (360, 44)
+
+
+def data_uri(path: Path, size: tuple[int, int] = THUMB_SIZE) -> str | None:
+    """A scan fitted (aspect kept) into a white ``size`` box, as a PNG data: URI for a table cell."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L")
+            img.thumbnail(size)
+    except (UnidentifiedImageError, OSError):
+        return None
+    box = Image.new("L", size, 255)
+    box.paste(img, (0, (size[1] - img.height) // 2))
+    buf = io.BytesIO()
+    box.save(buf, format="PNG", optimize=True)
+    return f"data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_file(path: str, decoder: str, key: str, _rec: Recognizer) -> Prediction:
+    return _rec.read([path], decoder)[0]
+
+
+def read_file(rec: Recognizer, path: Path, decoder: str) -> Prediction | None:
+    """One evaluation image's full prediction (for the CTC plot), or None with a message shown."""
+    try:
+        return _read_file(str(path), decoder, model_key(rec), rec)
+    except ImageError as err:
+        st.error(f"Cannot read {path.name}: {err}")
+        return None

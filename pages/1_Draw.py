@@ -1,0 +1,49 @@
+"""Draw: write a name on a canvas and see what the model reads, and why.
+
+The canvas gives no pixels under AppTest: a test puts an RGBA array in
+``st.session_state["draw_image_override"]`` instead.
+"""
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from hwr import ui
+from hwr.preprocess import ImageError
+
+OVERRIDE = "draw_image_override"
+
+ui.page_setup("Draw", ":material/draw:")
+st.title("Draw a name")
+rec = ui.recognizer()
+st.markdown("Write a name in **capitals** on the white area, with the mouse, a pen or a finger; "
+            "it is read every time you lift the pen. The canvas' toolbar (top right) undoes a stroke.")
+
+st.session_state.setdefault("draw_canvas_version", 0)
+controls = st.columns([1, 1, 1], vertical_alignment="bottom")
+stroke = controls[0].slider("Stroke width", 2, 30, 8, key="draw_stroke")
+with controls[1]:
+    decoder = ui.decoder_select(rec, key="draw_decoder")
+if controls[2].button("Clear the canvas", key="draw_clear", icon=":material/ink_eraser:"):
+    st.session_state["draw_canvas_version"] += 1  # a new key is a new, empty canvas
+    st.session_state.pop(OVERRIDE, None)
+st.write("")  # room for the canvas' own toolbar, which floats above its top right corner
+
+canvas = st_canvas(stroke_width=stroke, stroke_color="#000000", background_color="#FFFFFF",
+                   height=220, width=880, drawing_mode="freedraw", return_image_data=True,
+                   key=f"draw_canvas_{st.session_state['draw_canvas_version']}")
+drawing = st.session_state.get(OVERRIDE)
+if drawing is None:
+    drawing = canvas.image_data
+if drawing is None:
+    st.info("The canvas is empty: write a name above to see it read.", icon=":material/draw:")
+    st.stop()
+
+try:
+    pred = ui.read_drawing(rec, drawing, decoder)
+except ImageError as err:
+    st.error(f"The drawing could not be read: {err}")
+    st.stop()
+if pred is None:
+    st.info("The canvas is empty: write a name above to see it read.", icon=":material/draw:")
+    st.stop()
+ui.show_prediction(rec, pred)

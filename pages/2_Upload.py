@@ -1,0 +1,47 @@
+"""Upload: read one or several images (PNG/JPEG, any size, colour or gray) in one batch."""
+
+import streamlit as st
+
+from hwr import ui
+
+ui.page_setup("Upload", ":material/upload_file:")
+st.title("Read your own images")
+rec = ui.recognizer()
+st.markdown("Upload scans or photos of handwritten names, one name per image. Any size, colour or "
+            "gray: each is cropped to its ink and scaled the way the training images were.")
+
+left, right = st.columns([3, 1], vertical_alignment="bottom")
+# no type= filter: a wrong file gets the reader's own message rather than Streamlit's exception
+files = left.file_uploader("Images (PNG or JPEG)", accept_multiple_files=True, key="upload_files")
+with right:
+    decoder = ui.decoder_select(rec, key="upload_decoder")
+if not files:
+    st.info("Choose one or more PNG or JPEG images to read.", icon=":material/upload_file:")
+    st.stop()
+
+with st.spinner(f"Reading {len(files)} image{'s' * (len(files) > 1)}…"):
+    results = ui.read_uploads(rec, files, decoder)
+bad = [r for r in results if r.error]
+for r in bad:
+    st.error(f"**{r.name}** cannot be read: {r.error}", icon=":material/broken_image:")
+good = [r for r in results if r.prediction]
+if not good:
+    st.stop()
+
+st.subheader(f"Read {len(good)} of {len(results)} image{'s' * (len(results) > 1)}")
+st.download_button("Download the results (CSV)", ui.uploads_csv(results), file_name="readings.csv",
+                   mime="text/csv", key="upload_download", icon=":material/download:")
+for i, r in enumerate(good):
+    with st.container(border=True):
+        st.markdown(f"##### {r.name}")
+        thumb = ui.preview(r.data)
+        if thumb is None:
+            st.caption("The original is too large to preview; the model read a reduced copy.")
+        else:
+            st.image(thumb, caption="As uploaded")
+        ui.show_result(r.prediction)
+        details = st.expander("Per-timestep probabilities and alternatives", expanded=i == 0,
+                              key=f"upload_details_{i}_{r.name}", on_change="rerun")
+        if details.open:
+            with details:
+                ui.show_details(rec, r.prediction)

@@ -1,0 +1,60 @@
+"""Model: architecture, training curves, metrics per decoder and errors per character."""
+
+import streamlit as st
+
+from hwr import ui
+from hwr.plots import char_errors_figure, curves_figure
+
+ui.page_setup("Model", ":material/memory:")
+st.title("The model")
+rec = ui.recognizer()
+meta = rec.metadata
+st.markdown(f"`{rec.path}` · hwr {meta.get('hwr_version', '?')} · Keras {meta.get('keras_version', '?')} "
+            f"({meta.get('backend', '?')} backend) · {rec.model.count_params():,} parameters")
+
+st.subheader("Metrics per decoder")
+table = ui.metrics_table(rec)
+if table is None:
+    st.info("This model's metadata holds no evaluation metrics.")
+else:
+    labels = {"word_accuracy": "word accuracy", "cer": "CER", "wer": "WER",
+              "char_accuracy_positional": "characters right (positional)"}
+    columns = {c: st.column_config.NumberColumn(label, format="percent")
+               for c, label in labels.items() if c in table}
+    columns["images"] = st.column_config.NumberColumn("images", format="%d")
+    st.dataframe(table, column_config=columns)
+    st.caption("Word accuracy: names read exactly. CER and WER: character and word edits over the "
+               "truth's characters and words. Positional: characters equal at the same place.")
+
+st.subheader("Training")
+history_file = ui.sibling_file(rec, "history_csv")
+history = ui.read_csv(history_file) if history_file else None
+if history is None or history.empty:
+    st.info("No training history was saved with this model.")
+else:
+    st.pyplot(curves_figure(history), width="stretch")
+training = meta.get("training")
+if isinstance(training, dict) and training:
+    with st.expander("Training run (data, time, hardware, command)"):
+        st.json(training)
+
+st.subheader("Errors per character")
+per_char = meta.get("per_character")
+if not isinstance(per_char, dict) or not per_char:
+    st.info("No per-character errors were saved with this model.")
+else:
+    min_count = st.slider("Only characters seen at least this often", 1, 50, 5, key="model_min_count")
+    st.pyplot(char_errors_figure(per_char, min_count), width="stretch")
+
+st.subheader("Architecture")
+spec_col, layers_col = st.columns([1, 2])
+spec_col.dataframe(ui.spec_table(rec), hide_index=True)
+layers_col.dataframe(ui.layer_table(rec), hide_index=True, height=420)
+trainable, frozen = ui.parameter_counts(rec)
+layers_col.caption(f"{trainable + frozen:,} parameters: {trainable:,} trainable, {frozen:,} non-trainable "
+                   "(batch-normalisation statistics).")
+
+report = ui.sibling_file(rec, "report")
+if report:
+    with st.expander(f"Training report ({report.name})"):
+        st.markdown(ui.report_markdown(report))
