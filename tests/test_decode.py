@@ -136,3 +136,22 @@ def test_log_likelihood_of_empty_batch_and_empty_text():
     assert log_likelihood(path_matrix("_A_")[:0], [], ALPHABET).shape == (0,)
     all_blank = path_matrix("___", p=0.9)
     assert np.exp(log_likelihood(all_blank, [""], ALPHABET)[0]) == pytest.approx(0.9 ** 3, rel=1e-4)
+
+
+def test_log_likelihood_equals_keras_ctc_loss():
+    """The NumPy forward pass is Keras' CTC loss, negated, incl. repeats, one letter and empty text."""
+    import keras
+
+    from hwr.decode import log_likelihood
+
+    alphabet = Alphabet()
+    rng = np.random.default_rng(0)
+    lp = np.log(rng.dirichlet(np.full(alphabet.size, 0.3), size=(6, 64))).astype(np.float32)
+    texts = ["ANNA", "PAUL", "MARIE", "X", "JEAN-PIERRE", "L'LL"]
+    target = alphabet.encode_batch(texts, 11)
+    expected = -keras.ops.convert_to_numpy(keras.ops.ctc_loss(
+        target, lp, np.array([len(t) for t in texts]), np.full(6, 64), mask_index=alphabet.blank))
+    np.testing.assert_allclose(log_likelihood(lp, texts, alphabet), expected, rtol=1e-5)
+    empty = -keras.ops.convert_to_numpy(keras.ops.ctc_loss(
+        np.zeros((1, 1), np.int32), lp[:1], np.array([0]), np.array([64]), mask_index=alphabet.blank))
+    np.testing.assert_allclose(log_likelihood(lp[:1], [""], alphabet), empty, rtol=1e-5)
