@@ -78,7 +78,8 @@ class Batches(keras.utils.PyDataset):
 
     def __init__(self, images: np.ndarray, texts: Sequence[str], alphabet: Alphabet,
                  batch_size: int = 64, shuffle: bool = True, seed: int = 0,
-                 augment_mask: np.ndarray | None = None, steps: int | None = None, **kwargs):
+                 augment_mask: np.ndarray | None = None, steps: int | None = None,
+                 first_epoch: int = 0, **kwargs):
         super().__init__(**kwargs)
         if len(images) != len(texts):
             raise ValueError("images and texts differ in length")
@@ -90,7 +91,7 @@ class Batches(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.augment_mask = augment_mask if augment_mask is not None else np.zeros(len(images), bool)
         self.steps = steps or int(np.ceil(len(images) / batch_size))
-        self.epoch = 0
+        self.epoch = first_epoch  # a resumed run shuffles on from where it stopped
         self.seed = seed
         self._order = self._make_order()
 
