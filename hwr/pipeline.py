@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from hwr import config
 from hwr.alphabet import Alphabet
-from hwr.preprocess import ImageError, preprocess, to_uint8
+from hwr.preprocess import PREPROCESS_VERSION, ImageError, preprocess, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def prepare_files(paths: Sequence[Path], height: int, width: int, cache: Path | 
 
     Unreadable files are logged and skipped, so one corrupt scan does not stop a 331k-image run.
     """
-    key = hashlib.sha1("\n".join(map(str, paths)).encode() + f"{height}x{width}".encode()).hexdigest()[:12]
+    key = hashlib.sha1("\n".join(map(str, paths)).encode()
+                       + f"{height}x{width}v{PREPROCESS_VERSION}".encode()).hexdigest()[:12]
     cache_file = cache / f"{desc}-{key}.npz" if cache else None
     if cache_file and cache_file.is_file():
         with np.load(cache_file) as z:

@@ -29,6 +29,10 @@ import numpy as np
 from hwr import config
 
 
+#: Bumped whenever the output of ``preprocess`` changes, so caches of preprocessed images are rebuilt.
+PREPROCESS_VERSION = 2
+
+
 class ImageError(ValueError):
     """The input is not a readable image (wrong format, corrupt, empty or absurdly large)."""
 
@@ -147,17 +151,22 @@ _WORK_SCALE = 4
 
 
 def thin_strokes(gray: np.ndarray, height: int) -> np.ndarray:
-    """Shrink to ``_WORK_SCALE × height`` and erode ink until strokes are near TARGET_STROKE."""
+    """Shrink to ``_WORK_SCALE × height`` and erode ink until strokes are near TARGET_STROKE.
+
+    Only whole 3×3 steps that keep the stroke at or above the target are taken, so a thin pen
+    stroke in a small crop (which the resize will enlarge) is never eroded away.
+    """
     work_h = _WORK_SCALE * height
     if gray.shape[0] > work_h:
         new_w = max(1, round(gray.shape[1] * work_h / gray.shape[0]))
         gray = cv2.resize(gray, (new_w, work_h), interpolation=cv2.INTER_AREA)
     scale = height / gray.shape[0]  # model pixels per working pixel
-    excess = stroke_width(gray) * scale - TARGET_STROKE
-    if excess > 0.6 * TARGET_STROKE:
+    width = stroke_width(gray)  # working pixels
+    if width * scale > 1.6 * TARGET_STROKE:
         # each 3×3 dilation of the (bright) paper removes one working pixel from each side of a stroke
-        steps = int(excess / (2 * scale))
-        gray = cv2.dilate(gray, np.ones((3, 3), np.uint8), iterations=max(1, steps))
+        steps = int((width - TARGET_STROKE / scale) / 2)
+        if steps >= 1:
+            gray = cv2.dilate(gray, np.ones((3, 3), np.uint8), iterations=steps)
     return gray
 
 

@@ -37,6 +37,7 @@ from hwr.lexicon import load_lexicon
 from hwr.metrics import per_character_errors, score
 from hwr.model import ModelSpec, build_model, compile_for_training
 from hwr.pipeline import Batches, prepare, prepare_files
+from hwr.preprocess import PREPROCESS_VERSION
 from hwr.evaluate import evaluate
 from hwr.recognizer import Recognizer, predict_log_probs, save_model
 
@@ -99,7 +100,8 @@ def _synthetic(cfg: TrainConfig, cache: Path) -> tuple[np.ndarray, list[str]]:
 
     if cfg.synthetic <= 0:
         return np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8), []
-    cache_file = cache / f"synth-{cfg.synthetic}-{cfg.seed}-{cfg.canvas_fraction}-{cfg.spec.height}x{cfg.spec.width}.npz"
+    cache_file = cache / (f"synth-{cfg.synthetic}-{cfg.seed}-{cfg.canvas_fraction}-"
+                          f"{cfg.spec.height}x{cfg.spec.width}-v{PREPROCESS_VERSION}.npz")
     if cache_file.is_file():
         with np.load(cache_file) as z:
             return z["images"], z["texts"].tolist()

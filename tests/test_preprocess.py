@@ -129,3 +129,12 @@ def test_stroke_normalisation_thins_thick_drawings():
 def test_to_uint8_inverts_the_scale(sample_image):
     x = preprocess(sample_image)
     assert np.abs(to_uint8(x) / 255.0 - x).max() <= 0.5 / 255 + 1e-6
+
+
+def test_stroke_normalisation_never_erases_a_small_thin_crop():
+    """A short name in a small scan (VALIDATION_1039, "LI") is enlarged, never eroded away."""
+    from hwr.preprocess import preprocess
+
+    path = config.BUNDLED_DATA / "validation_v2" / "validation" / "VALIDATION_1039.jpg"
+    thinned, plain = preprocess(path), preprocess(path, normalize_stroke=False)
+    assert (thinned < 0.5).sum() >= 0.9 * (plain < 0.5).sum() > 100
