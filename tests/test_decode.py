@@ -155,3 +155,16 @@ def test_log_likelihood_equals_keras_ctc_loss():
     empty = -keras.ops.convert_to_numpy(keras.ops.ctc_loss(
         np.zeros((1, 1), np.int32), lp[:1], np.array([0]), np.array([64]), mask_index=alphabet.blank))
     np.testing.assert_allclose(log_likelihood(lp[:1], [""], alphabet), empty, rtol=1e-5)
+
+
+def test_greedy_equals_keras_ctc_decode():
+    """The NumPy best path is Keras' greedy CTC decoding (repeats merged, blanks dropped)."""
+    import keras
+
+    alphabet = Alphabet()
+    rng = np.random.default_rng(1)
+    lp = np.log(rng.dirichlet(np.full(alphabet.size, 0.2), size=(8, 64))).astype(np.float32)
+    lp[:, ::3, 0] += 3.0  # plenty of blanks, and repeats between them
+    paths, _ = keras.ops.ctc_decode(lp, np.full(8, 64), strategy="greedy", mask_index=alphabet.blank)
+    expected = [alphabet.decode(p) for p in keras.ops.convert_to_numpy(paths)[0]]
+    assert [d.text for d in decode(lp, alphabet, "greedy")] == expected
