@@ -31,7 +31,7 @@ import pandas as pd
 from hwr import config
 from hwr.alphabet import Alphabet
 from hwr.data import Sample, default_selections, load_split, unlabelled_images
-from hwr.decode import DECODERS, DecodeOptions, decode
+from hwr.decode import DECODERS
 from hwr.distribute import describe_devices, strategy_scope
 from hwr.lexicon import load_lexicon
 from hwr.metrics import per_character_errors, score
@@ -39,7 +39,7 @@ from hwr.model import ModelSpec, build_model, compile_for_training
 from hwr.pipeline import Batches, prepare, prepare_files
 from hwr.preprocess import PREPROCESS_VERSION
 from hwr.evaluate import evaluate
-from hwr.recognizer import Recognizer, predict_log_probs, save_model
+from hwr.recognizer import Recognizer, save_model
 
 log = logging.getLogger(__name__)
 
@@ -116,25 +116,18 @@ def _synthetic(cfg: TrainConfig, cache: Path) -> tuple[np.ndarray, list[str]]:
     return arr, texts
 
 
-def read_images(model: keras.Model, images: np.ndarray, alphabet: Alphabet, decoder: str = "greedy",
-                options: DecodeOptions = DecodeOptions(), batch_size: int = 256):
-    """Decoded readings of uint8 images (N, H, W) by a model in training."""
-    lp = predict_log_probs(model, images, batch_size)
-    return [d for i in range(0, len(lp), batch_size) for d in decode(lp[i:i + batch_size], alphabet, decoder, options)]
-
-
 class EvalCheckpoint(keras.callbacks.Callback):
     """After each epoch: CER and word accuracy on the evaluation set, history row, checkpoints."""
 
     def __init__(self, run: Path, stage_name: str, eval_images: np.ndarray,
-                 eval_texts: list[str], alphabet: Alphabet, state: dict):
+                 eval_texts: list[str], reader: Recognizer, state: dict):
         super().__init__()
         self.run, self.stage_name = run, stage_name
-        self.eval_images, self.eval_texts, self.alphabet, self.state = eval_images, eval_texts, alphabet, state
+        self.eval_images, self.eval_texts, self.reader, self.state = eval_images, eval_texts, reader, state
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
-        preds = [d.text for d in read_images(self.model, self.eval_images, self.alphabet)]
+        preds = [p.text for p in self.reader.read_arrays(self.eval_images, batch_size=256)]
         s = score(self.eval_texts, preds)
         logs["val_cer"], logs["val_word_accuracy"] = s.cer, s.word_accuracy
         row = {"stage": self.stage_name, "epoch": self.state["epochs_total"] + 1, "loss": logs.get("loss"),
@@ -156,13 +149,13 @@ class EvalCheckpoint(keras.callbacks.Callback):
         (self.run / "state.json").write_text(json.dumps(self.state, indent=2))
 
 
-def _pseudo_labels(model, images: np.ndarray, files: list[Path], alphabet: Alphabet,
+def _pseudo_labels(reader: Recognizer, images: np.ndarray, files: list[Path],
                    threshold: float, out_csv: Path) -> tuple[np.ndarray, list[str]]:
     """Readings of unlabelled crops that the model is sure of (saved, so a resumed run reuses them)."""
     if out_csv.is_file():
         df = pd.read_csv(out_csv, dtype={"text": str}, keep_default_na=False)
     else:
-        decoded = read_images(model, images, alphabet)
+        decoded = reader.read_arrays(images, batch_size=256)
         df = pd.DataFrame({"index": range(len(files)), "file": [f.name for f in files],
                            "text": [d.text for d in decoded], "confidence": [d.confidence for d in decoded]})
         df = df[(df.confidence >= threshold) & (df.text.str.len() >= 2)]
@@ -226,11 +219,13 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         else:
             model = compile_for_training(build_model(cfg.spec, alphabet), cfg.learning_rate)
 
+    lexicon = load_lexicon(cfg.lexicon) if Path(cfg.lexicon).is_file() else None
+    reader = Recognizer(model, alphabet, cfg.spec, {}, None, lexicon)  # the model in training, read as the app reads
     pseudo_x, pseudo_y = np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8), []
     stages = _stages(cfg)
     for k, (name, epochs) in enumerate(stages):
         if name.startswith("pseudo") and len(unl_x):
-            pseudo_x, pseudo_y = _pseudo_labels(model, unl_x, unl_files, alphabet, cfg.pseudo_threshold,
+            pseudo_x, pseudo_y = _pseudo_labels(reader, unl_x, unl_files, cfg.pseudo_threshold,
                                                 run_dir / f"{name}.csv")
         start = state["done"].get(name, 0)
         if start >= epochs:
@@ -241,7 +236,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         batches = Batches(x, y, alphabet, cfg.batch_size, seed=cfg.seed + k, augment_mask=aug,
                           steps=cfg.steps_per_epoch, first_epoch=start)
         log.info("stage %s: %d images (%d augmented), epochs %d→%d", name, len(x), int(aug.sum()), start, epochs)
-        callbacks = [EvalCheckpoint(run_dir, name, eval_x, eval_y, alphabet, state),
+        callbacks = [EvalCheckpoint(run_dir, name, eval_x, eval_y, reader, state),
                      keras.callbacks.EarlyStopping("val_cer", patience=cfg.patience, mode="min")]
         model.fit(batches, epochs=epochs, initial_epoch=start, callbacks=callbacks,
                   verbose=1 if sys.stderr.isatty() else 2)
@@ -249,7 +244,6 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         state_file.write_text(json.dumps(state, indent=2))
 
     best = keras.saving.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
-    lexicon = load_lexicon(cfg.lexicon) if Path(cfg.lexicon).is_file() else None
     reader = Recognizer(best, alphabet, cfg.spec, {}, None, lexicon)
     metrics, tables = {}, {}
     for name in DECODERS:
