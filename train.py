@@ -18,6 +18,16 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    from hwr.decode import DECODERS
+
+    names = tuple(v for v in text.split(",") if v)
+    unknown = [v for v in names if v not in DECODERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"decoders are {', '.join(DECODERS)}; not {text!r}")
+    return names
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from hwr.training import TrainConfig
 
@@ -51,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--batch-size", type=int, default=c.batch_size)
     g.add_argument("--learning-rate", type=float, default=c.learning_rate)
     g.add_argument("--patience", type=int, default=c.patience, help="early stopping: epochs without a lower evaluation CER")
+    g.add_argument("--time-limit", type=float, metavar="MINUTES",
+                   help="fit the schedule into this many minutes (stages share the time by their epochs; "
+                        "then evaluation and saving follow)")
     g.add_argument("--seed", type=int, default=c.seed, help="seed for synthesis, shuffling and weights")
     g = p.add_argument_group("model")
     g.add_argument("--height", type=int, default=d.height)
@@ -64,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its last checkpoint")
     g.add_argument("--devices", choices=("auto", "cpu", "gpu", "all"), default=c.devices,
                    help="where to train: tf.distribute on TensorFlow, keras.distribution on JAX")
+    g.add_argument("--decoders", type=_names, default=",".join(c.decoders),
+                   help="decoders the final evaluation scores (beam and lexicon run for minutes outside "
+                        "TensorFlow; score them later with python -m hwr.evaluate --record)")
     g.add_argument("--processes", type=int, help="processes for synthesis (default: all cores)")
     g.add_argument("--export", type=Path, help="copy the finished model (+ metadata, report) here, e.g. models/crnn.keras")
     g.add_argument("--overwrite", action="store_true", help="allow --export to replace an existing model")
@@ -98,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             pseudo_threshold=args.pseudo_threshold, max_unlabelled=args.max_unlabelled,
             finetune_epochs=args.finetune_epochs, steps_per_epoch=args.steps_per_epoch,
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-            seed=args.seed, devices=args.devices, processes=args.processes, spec=spec,
+            time_limit=args.time_limit,
+            seed=args.seed, decoders=args.decoders, devices=args.devices, processes=args.processes, spec=spec,
             export=args.export, overwrite=args.overwrite)
         command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         meta = run(cfg, resume=args.resume, command=command)

@@ -30,7 +30,7 @@ from hwr.decode import DECODERS
 from hwr.lexicon import LexiconError
 from hwr.metrics import Scores, cer, per_character_errors, score
 from hwr.preprocess import ImageError
-from hwr.recognizer import ModelFileError, Recognizer, load_recognizer
+from hwr.recognizer import ModelFileError, Recognizer, load_recognizer, metadata_path
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,32 @@ def _positive(value: str) -> int:
     return number
 
 
+def record(model: Path, decoder: str, selection: str, scores: Scores, table: pd.DataFrame) -> str:
+    """Store ``scores`` as the model's figures for ``decoder`` and rewrite its report; returns the default decoder.
+
+    A run under JAX or PyTorch scores only the fast decoders (``train.py --decoders greedy``); the others
+    are scored later, under TensorFlow, and recorded here, on the selection the metadata names only.
+    """
+    from hwr.report import write_report
+
+    meta_file = metadata_path(model)
+    meta = json.loads(meta_file.read_text())
+    evaluated = meta.get("evaluation", {}).get("selection")
+    if evaluated != selection:
+        raise DataError(f"--record: {model.name}'s figures are on {evaluated}, not on {selection}")
+    meta["metrics"][decoder] = scores.to_dict()
+    best = min(meta["metrics"], key=lambda d: meta["metrics"][d]["cer"])
+    stem = model.with_suffix("")
+    if best == decoder:  # the default decoder's predictions are the ones the report and Errors page show
+        meta["decoder_default"] = decoder
+        meta["per_character"] = per_character_errors(table["truth"], table["prediction"])
+        table.to_csv(f"{stem}_predictions.csv", index=False)
+    meta_file.write_text(json.dumps(meta, indent=2))
+    history = Path(f"{stem}_history.csv")
+    write_report(model, meta, pd.read_csv(history) if history.is_file() else pd.DataFrame())
+    return meta["decoder_default"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hwr.evaluate",
@@ -173,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=None,
                         help="scores, decoder, model, data folder, selection, cleaning report and "
                              "per-character errors")
+    parser.add_argument("--record", action="store_true",
+                        help="also store the scores in the model's metadata and rewrite its report "
+                             "(for decoders that train.py --decoders left out)")
     return parser
 
 
@@ -199,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if table.empty:
             raise NoImagesError(f"none of the {len(samples)} images of {selection} in "
                                 f"{args.data_dir} could be read ({report.summary()})")
+        default = record(args.model, args.decoder, selection, scores, table) if args.record else None
     except NoImagesError as err:
         print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
@@ -241,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"char accuracy:    {scores.char_accuracy_positional:.2%}  (position-wise)")
     print(f"predictions:      {csv_file}")
     print(f"metrics:          {json_file}")
+    if default:
+        print(f"recorded in:      {metadata_path(args.model)} (default decoder: {default})")
     return 0
 
 

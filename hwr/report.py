@@ -16,6 +16,11 @@ def _table(metrics: dict) -> str:
     return "\n".join(rows)
 
 
+def _cut(training: dict) -> str:
+    cut = training.get("stages_cut_by_time_limit")
+    return f" (stages cut short by `--time-limit`: {', '.join(cut)})" if cut else ""
+
+
 def write_report(model_path: Path, metadata: dict, history: pd.DataFrame) -> Path:
     """Write ``NAME_report.md`` and ``NAME_curves.png`` beside the model; returns the report path."""
     from hwr.plots import curves_figure
@@ -46,7 +51,7 @@ Best decoder by CER: **{metadata['decoder_default']}**. CER is edits / truth cha
 
 ## Run
 
-- {t['epochs']} epochs × {t['steps_per_epoch']} steps × batch {t['batch_size']}, {t['seconds'] / 60:.1f} minutes of training
+- {t['epochs']} epochs × {t['steps_per_epoch']} steps × batch {t['batch_size']}, {t['seconds'] / 60:.1f} minutes of training{_cut(t)}
 - hardware: {t['hardware']}
 - seed: {t['seed']}
 - command: `{t['command']}`

@@ -10,6 +10,11 @@ Training runs in *stages*, each a number of epochs of ``steps_per_epoch`` batche
 After every epoch the run directory gets ``last.keras`` (with optimizer state) and ``state.json``,
 so ``--resume`` continues where a stopped run left off; ``best.keras`` tracks the lowest evaluation
 CER. The evaluation selection (real, held-out) is only ever scored, never trained on.
+
+A ``time_limit`` fits the whole schedule into a wall-clock budget (a lent GPU for ten minutes, a
+laptop for an hour): each stage gets the share of the time left that its epochs have of the epochs
+left, and a stage cut short counts as done, as with early stopping, so the run still self-trains,
+fine-tunes, evaluates and saves its model in time.
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     patience: int = 8
+    time_limit: float | None = None  # minutes from the start to the final evaluation
     seed: int = 42
+    decoders: tuple[str, ...] = tuple(DECODERS)  # scored at the end (JAX's beam search is slow: see README)
     devices: str = "auto"
     processes: int | None = None
     spec: ModelSpec = field(default_factory=ModelSpec)
@@ -149,6 +156,23 @@ class EvalCheckpoint(keras.callbacks.Callback):
         (self.run / "state.json").write_text(json.dumps(self.state, indent=2))
 
 
+class TimeLimit(keras.callbacks.Callback):
+    """Ends the stage after the batch that passes ``stop_at`` (epoch end still evaluates and checkpoints)."""
+
+    def __init__(self, stop_at: float):
+        super().__init__()
+        self.stop_at = stop_at
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if time.time() >= self.stop_at:
+            self.model.stop_training = True
+
+
+def stage_deadline(now: float, deadline: float, left: list[int]) -> float:
+    """When the first of the stages with ``left`` epochs to go must stop: its share of the time left."""
+    return now + max(0.0, deadline - now) * left[0] / max(1, sum(left))
+
+
 def _pseudo_labels(reader: Recognizer, images: np.ndarray, files: list[Path],
                    threshold: float, out_csv: Path) -> tuple[np.ndarray, list[str]]:
     """Readings of unlabelled crops that the model is sure of (saved, so a resumed run reuses them)."""
@@ -185,6 +209,8 @@ def _stage_data(finetune: bool, synthetic, real, pseudo) -> tuple[np.ndarray, li
 
 def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     """Train, evaluate with every decoder, save the model and its report; returns the metadata."""
+    t0 = time.time()
+    deadline = t0 + 60 * cfg.time_limit if cfg.time_limit else None
     keras.utils.set_random_seed(cfg.seed)
     alphabet = Alphabet()
     run_dir = Path(cfg.out_dir)
@@ -230,6 +256,10 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         start = state["done"].get(name, 0)
         if start >= epochs:
             continue
+        if deadline and time.time() >= deadline:
+            log.warning("time limit of %s minutes reached: stage %s skipped", cfg.time_limit, name)
+            state["done"][name], state["cut_short"] = epochs, state.get("cut_short", []) + [name]
+            continue
         finetune = name == "finetune"
         model.optimizer.learning_rate.assign(cfg.learning_rate * (0.3 if finetune else 1.0))
         x, y, aug = _stage_data(finetune, (synth_x, synth_y), (real_x, real_y), (pseudo_x, pseudo_y))
@@ -238,15 +268,22 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         log.info("stage %s: %d images (%d augmented), epochs %d→%d", name, len(x), int(aug.sum()), start, epochs)
         callbacks = [EvalCheckpoint(run_dir, name, eval_x, eval_y, reader, state),
                      keras.callbacks.EarlyStopping("val_cer", patience=cfg.patience, mode="min")]
+        if deadline:
+            left = [n - state["done"].get(s, 0) for s, n in stages[k:]]
+            callbacks.append(TimeLimit(stage_deadline(time.time(), deadline, left)))
         model.fit(batches, epochs=epochs, initial_epoch=start, callbacks=callbacks,
                   verbose=1 if sys.stderr.isatty() else 2)
+        if deadline and state["done"].get(name, 0) < epochs and time.time() >= callbacks[-1].stop_at:
+            log.warning("stage %s stopped by the time limit after %d of %d epochs", name,
+                        state["done"].get(name, 0), epochs)
+            state["cut_short"] = state.get("cut_short", []) + [name]
         state["done"][name] = epochs  # finished, or stopped early: either way this stage is done
         state_file.write_text(json.dumps(state, indent=2))
 
     best = keras.saving.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
     reader = Recognizer(best, alphabet, cfg.spec, {}, None, lexicon)
     metrics, tables = {}, {}
-    for name in DECODERS:
+    for name in cfg.decoders:
         if name == "lexicon" and lexicon is None:
             continue
         tables[name], scores = evaluate(reader, eval_samples, name, progress=False)
@@ -269,6 +306,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
                      "pseudo_labelled": len(pseudo_x), "unlabelled_seen": len(unl_x)},
             "seconds": round(state.get("seconds", 0.0), 1),
             "epochs": state["epochs_total"], "steps_per_epoch": cfg.steps_per_epoch,
+            "stages_cut_by_time_limit": state.get("cut_short", []),
             "batch_size": cfg.batch_size,
             "hardware": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores; "
                         f"{describe_devices()}".strip(),

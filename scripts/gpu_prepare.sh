@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Run HERE, before a training run on the lent GPU machine (see ../shared/GPU.md and README "Train on a GPU").
 # Fills the ignored folder .gpu/ with what that machine lacks and `run` can carry (64 MiB in all):
-# Keras and its small dependencies as Python 3.12 wheels, the labelled crops, part of the unlabelled
+# Keras and the two small packages of its own that the machine lacks (namex, optree), and rapidfuzz, as
+# Python 3.12 wheels (everything else Keras needs is there), the labelled crops, part of the unlabelled
 # ones, the lexicon and the fonts. Then: run(command="bash scripts/gpu_train.sh", carry=[".gpu"]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-unlabelled=${1:-3000}
+unlabelled=${1:-6000}
 src=../shared/data/kaggle-names-sample
 rm -rf .gpu && mkdir -p .gpu/wheels .gpu/data/validation_v2 .gpu/data/train_v2/train
-python3 -m pip download -q -d .gpu/wheels --python-version 3.12 --only-binary=:all: \
-  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-  "keras==$(python3 -c 'from importlib.metadata import version; print(version("keras"))')" rapidfuzz tqdm
-rm -f .gpu/wheels/numpy-*.whl   # the GPU machine has NumPy
+python3 -m pip download -q --no-deps -d .gpu/wheels --python-version 3.12 --implementation cp --only-binary=:all: \
+  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_27_x86_64 \
+  --platform manylinux_2_28_x86_64 \
+  "keras==$(python3 -c 'from importlib.metadata import version; print(version("keras"))')" namex optree rapidfuzz
 cp "$src/written_name_validation_v2.csv" .gpu/data/
 cp -r "$src/validation_v2/validation" .gpu/data/validation_v2/
 python3 - "$src/train_v2/train" .gpu/data/train_v2/train "$unlabelled" <<'PY'

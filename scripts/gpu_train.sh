@@ -1,16 +1,45 @@
 #!/usr/bin/env bash
-# Run ON the lent GPU machine (no TensorFlow there): installs the carried wheels, trains under JAX,
-# and leaves the model, its metadata, report, curves, history and predictions in $OUT.
-# Extra arguments go to train.py (e.g. --synthetic 50000 for a shorter run).
-set -euo pipefail
+# Run ON the lent GPU machine (no TensorFlow there; see ../shared/GPU.md), after scripts/gpu_prepare.sh
+# here: run(command="bash scripts/gpu_train.sh", carry=[".gpu"], timeout_s=600).
+# Everything fits in GPU_BUDGET_S seconds (default 565): the speed benchmark of the default model
+# beside the classic CRNN (at most GPU_BENCH_S, default 110), then train.py under JAX with --time-limit
+# set to what is left, then the model, its metadata, report, curves, history, predictions, the
+# benchmark JSON and the log in $OUT. The final evaluation scores greedy decoding only (JAX's beam
+# search takes minutes); score beam and lexicon afterwards under TensorFlow:
+#   python -m hwr.evaluate --model M --split validation --decoder beam --record   (then lexicon)
+# Extra arguments go to train.py (e.g. --synthetic 20000 for a quick try).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import keras, rapidfuzz, tqdm" 2>/dev/null || \
-  python3 -m pip install -q --no-index --find-links .gpu/wheels keras rapidfuzz tqdm
+budget=${GPU_BUDGET_S:-565}
+out=${OUT:-/tmp/hwr-gpu-out}
 run=${RUN_DIR:-/tmp/hwr-gpu-run}
-export KERAS_BACKEND=jax
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-python3 train.py --data-dir .gpu/data --lexicon .gpu/names_lexicon.tsv --fonts .gpu/fonts \
-  --out-dir "$run" --synthetic 150000 --batch-size 256 --steps-per-epoch 400 \
-  --epochs 20 --pseudo-epochs 4 --finetune-epochs 4 --patience 6 --processes "$(nproc)" "$@"
-mkdir -p "${OUT:-/tmp/hwr-gpu-out}"
-cp "$run"/crnn* "${OUT:-/tmp/hwr-gpu-out}/"
+mkdir -p "$out"
+log="$out/train.log"
+if ! python3 -c "import keras, rapidfuzz" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/hwr-site .gpu/wheels/*.whl || exit 1
+  export PYTHONPATH=/tmp/hwr-site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
+{ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; nproc; } 2>&1 | tee "$log"
+
+# 1. speed: the benchmark of README "Speed", on this GPU
+timeout -k 5 "${GPU_BENCH_S:-110}" python3 -m hwr.bench --batch-size 512 --train-steps 20 --warmup-steps 3 --images 20 \
+  --loads 1 --repeats 2 --json "$out/bench-gpu.json" 2>&1 | grep -v "^WARNING\|^I0000" | tee -a "$log"
+
+# 2. training in what is left, keeping 60 s for the final evaluation, the report and the copy
+left=$(( budget - SECONDS - 60 ))
+echo "training with --time-limit $left s" | tee -a "$log"
+timeout -k 10 $(( left + 45 )) python3 train.py --data-dir .gpu/data --lexicon .gpu/names_lexicon.tsv \
+  --fonts .gpu/fonts --out-dir "$run" --synthetic 120000 --batch-size 256 --steps-per-epoch 300 \
+  --epochs 60 --pseudo-epochs 10 --finetune-epochs 10 --patience 8 --processes "$(nproc)" \
+  --decoders greedy --time-limit "$(python3 -c "print(round($left / 60, 2))")" "$@" 2>&1 | tee -a "$log"
+
+# 3. what comes back (at most 8 files): the finished model, or the best checkpoint if the run broke off
+if [ -f "$run/crnn.keras" ]; then
+  cp "$run"/crnn.keras "$run"/crnn.json "$run"/crnn_report.md "$run"/crnn_history.csv \
+     "$run"/crnn_predictions.csv "$out/"
+  cp "$run"/crnn_curves.png "$out/" 2>/dev/null
+else
+  cp "$run"/best.keras "$run"/history.csv "$run"/state.json "$out/" 2>/dev/null
+fi
+ls -la "$out"

@@ -60,3 +60,57 @@ def test_train_reports_a_missing_data_folder(tmp_path, capsys):
     assert train.main(["--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "r"), *TINY]) == 2
     err = capsys.readouterr().err
     assert "nowhere" in err and "Traceback" not in err
+
+
+def test_stages_share_the_time_left_by_their_epochs():
+    from hwr.training import stage_deadline
+
+    assert stage_deadline(0.0, 420.0, [30, 6, 6]) == pytest.approx(300.0)
+    assert stage_deadline(100.0, 420.0, [6, 6]) == pytest.approx(260.0)
+    assert stage_deadline(500.0, 420.0, [6]) == 500.0  # already late: stop at once
+
+
+def test_time_limit_ends_fit_after_the_batch_that_passes_it():
+    import time
+
+    import keras
+    import numpy as np
+
+    from hwr.training import TimeLimit
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    seen = []
+    count = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    model.fit(np.zeros((40, 2)), np.zeros(40), batch_size=2, epochs=3, verbose=0,
+              callbacks=[count, TimeLimit(time.time())])
+    assert seen == [0]
+
+
+def test_a_run_out_of_time_still_evaluates_saves_and_says_what_it_cut(tmp_path, capsys):
+    from hwr import evaluate
+
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
+            "--lexicon", str(config.BUNDLED_LEXICON), *TINY, "--time-limit", "0.0001", "--decoders", "greedy"]
+    assert train.main(argv) == 0
+    meta = json.loads((tmp_path / "crnn.json").read_text())
+    assert meta["training"]["stages_cut_by_time_limit"] == ["mixed", "pseudo1", "finetune"]
+    assert list(meta["metrics"]) == ["greedy"] and meta["metrics"]["greedy"]["images"] == 8
+    assert "cut short by `--time-limit`: mixed, pseudo1, finetune" in (tmp_path / "crnn_report.md").read_text()
+
+    # the decoders left out are scored later and recorded in the metadata and report
+    model = str(tmp_path / "crnn.keras")
+    common = ["--data-dir", str(config.BUNDLED_DATA), "--split", "validation", "--model", model,
+              "--out-dir", str(tmp_path / "eval"), "--record"]
+    assert evaluate.main([*common, "--decoder", "beam"]) == 0
+    meta = json.loads((tmp_path / "crnn.json").read_text())
+    assert list(meta["metrics"]) == ["greedy", "beam"] and meta["metrics"]["beam"]["images"] == 495
+    assert "| beam |" in (tmp_path / "crnn_report.md").read_text()
+    assert evaluate.main([*common, "--decoder", "beam", "--rows", "1-1000"]) == 1
+    assert "figures are on validation:1001-1500" in capsys.readouterr().err
+
+
+def test_unknown_decoder_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--decoders", "greedy,fast"])
+    assert "decoders are greedy, beam, lexicon" in capsys.readouterr().err
