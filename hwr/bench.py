@@ -181,9 +181,11 @@ def measure_design(name: str, args: argparse.Namespace) -> dict:
     log.info("%s: training", name)
     # the loaded model trains from its own weights: the speed is the architecture's either way
     result |= measure_training(rec.model, args.batch_size, args.warmup_steps, args.train_steps, args.jit)
+    from hwr.distribute import describe_devices
+
     backend = keras.backend.backend()
     return result | {"peak_rss_mb": _peak_rss_mb(), "backend": {
-        "name": backend, "keras": keras.__version__,
+        "name": backend, "keras": keras.__version__, "devices": describe_devices(),
         "version": getattr(sys.modules.get(backend), "__version__", None)}}
 
 
@@ -222,7 +224,8 @@ ROWS = [("training (img/s)", "train_img_s", "{:.1f}"),
 def format_table(report: dict) -> str:
     """The designs side by side, then each one's ratio to classic."""
     designs, m = report["designs"], report["machine"]
-    lines = [f"{report['date']}  {m['cpu']} ({m['cpus_usable']} cores)  {m['keras_backend']}  "
+    where = report.get("backend", {}).get("devices", m["keras_backend"])
+    lines = [f"{report['date']}  {m['cpu']} ({m['cpus_usable']} cores)  {where}  "
              f"load {report['loadavg_start'][0]:.2f} → {report['loadavg_end'][0]:.2f}",
              f"{'':36}" + "".join(f" {c:>15}" for c in [*designs, *(f"{d}/classic" for d in report["ratios"])])]
     for label, key, fmt in ROWS:

@@ -32,9 +32,25 @@ def _gpus() -> list:
     return list(range(torch.cuda.device_count()))
 
 
+def _gpu_names() -> list[str]:
+    """The accelerators' model names, for reports ("NVIDIA H200"), whichever backend found them."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return [tf.config.experimental.get_device_details(g).get("device_name", "GPU")
+                for g in tf.config.list_physical_devices("GPU")]
+    if backend == "jax":
+        return [d.device_kind for d in _gpus()]
+    import torch
+    return [torch.cuda.get_device_name(i) for i in _gpus()]
+
+
 def describe_devices() -> str:
-    gpus = _gpus()
-    return f"{keras.backend.backend()} on {len(gpus)} GPU(s)" if gpus else f"{keras.backend.backend()} on CPU"
+    """Where training runs, for the metadata and the report: backend and device names."""
+    names = _gpu_names()
+    if not names:
+        return f"{keras.backend.backend()} on CPU"
+    return f"{keras.backend.backend()} on {len(names)} GPU(s): {', '.join(sorted(set(names)))}"
 
 
 def strategy_scope(devices: str = "auto"):
