@@ -71,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--conv-filters", type=_ints, default=d.conv_filters, help="filters per conv block, e.g. 16,32,64,96")
     g.add_argument("--rnn", choices=("gru", "lstm"), default=d.rnn)
     g.add_argument("--rnn-units", type=_ints, default=d.rnn_units, help="units per bidirectional layer")
+    g.add_argument("--init-model", type=Path, help="fine-tune: start from this trained .keras model "
+                   "(its input size and architecture replace the options above)")
     g = p.add_argument_group("run")
     g.add_argument("--out-dir", type=Path, default=c.out_dir,
                    help="run folder: checkpoints, caches, history, report, model")
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
             time_limit=args.time_limit,
             seed=args.seed, decoders=args.decoders, devices=args.devices, processes=args.processes, spec=spec,
-            export=args.export, overwrite=args.overwrite)
+            export=args.export, overwrite=args.overwrite, init_model=args.init_model)
         command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         meta = run(cfg, resume=args.resume, command=command)
     except (DataError, BackendError, LexiconError, FileExistsError, FileNotFoundError) as err:

@@ -26,7 +26,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -44,7 +44,7 @@ from hwr.model import ModelSpec, build_model, compile_for_training
 from hwr.pipeline import Batches, prepare, prepare_files
 from hwr.preprocess import PREPROCESS_VERSION
 from hwr.evaluate import evaluate
-from hwr.recognizer import Recognizer, save_model
+from hwr.recognizer import Recognizer, load_recognizer, save_model
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class TrainConfig:
     devices: str = "auto"
     processes: int | None = None
     spec: ModelSpec = field(default_factory=ModelSpec)
+    init_model: Path | None = None  # fine-tune: start from this trained model (its spec wins)
     export: Path | None = None
     overwrite: bool = False
 
@@ -108,7 +109,7 @@ def _synthetic(cfg: TrainConfig, cache: Path) -> tuple[np.ndarray, list[str]]:
     if cfg.synthetic <= 0:
         return np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8), []
     cache_file = cache / (f"synth-{cfg.synthetic}-{cfg.seed}-{cfg.canvas_fraction}-"
-                          f"{cfg.spec.height}x{cfg.spec.width}-v{PREPROCESS_VERSION}.npz")
+                          f"{cfg.spec.height}x{cfg.spec.width}-v{PREPROCESS_VERSION}-s{synth.SYNTH_VERSION}.npz")
     if cache_file.is_file():
         with np.load(cache_file) as z:
             return z["images"], z["texts"].tolist()
@@ -218,6 +219,9 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     state_file = run_dir / "state.json"
     if not resume and state_file.exists():
         raise FileExistsError(f"{run_dir} holds a previous run: pass --resume, or another --out-dir")
+    init = load_recognizer(cfg.init_model) if cfg.init_model else None
+    if init is not None:
+        cfg = replace(cfg, spec=init.spec)  # the images must be prepared for the model being tuned
     run_dir.mkdir(parents=True, exist_ok=True)
     train_sel, eval_sel = default_selections(cfg.data_dir)
     train_sel, eval_sel = cfg.train_selection or train_sel, cfg.eval_selection or eval_sel
@@ -242,6 +246,9 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         if resume and (run_dir / "last.keras").exists():
             model = keras.saving.load_model(run_dir / "last.keras")
             log.info("resumed from %s after epochs %s", run_dir / "last.keras", state["done"])
+        elif init is not None:
+            model = compile_for_training(init.model, cfg.learning_rate)
+            log.info("fine-tuning %s", cfg.init_model)
         else:
             model = compile_for_training(build_model(cfg.spec, alphabet), cfg.learning_rate)
 

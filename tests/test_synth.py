@@ -131,3 +131,11 @@ def test_synthesize_needs_names_or_a_lexicon(fonts):
         synth.synthesize(3, None, None, fonts, seed=0)
     with pytest.raises(ValueError):
         synth.synthesize(3, ["A"], None, [], seed=0)
+
+
+def test_stick_letters_write_every_character_as_a_mouse_would():
+    assert set(Alphabet().chars) - {" "} <= set(synth.STICK_LETTERS)
+    rng = np.random.default_rng(0)
+    short, long = synth._stick_lines("LEO", rng, 100), synth._stick_lines("MARIE-CLAIRE", rng, 100)
+    assert set(np.unique(short)) <= {0, 255} and 80 <= short.shape[0] <= 180
+    assert long.shape[1] > 2.5 * short.shape[1]

@@ -114,3 +114,23 @@ def test_unknown_decoder_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--decoders", "greedy,fast"])
     assert "decoders are greedy, beam, lexicon" in capsys.readouterr().err
+
+
+def test_fine_tuning_starts_from_the_given_model_and_keeps_its_architecture(tiny_run, tmp_path):
+    out, _ = tiny_run
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
+            "--lexicon", str(config.BUNDLED_LEXICON), *TINY, "--pseudo-rounds", "0", "--epochs", "1",
+            "--rnn-units", "8", "--init-model", str(out / "crnn.keras")]
+    assert train.main(argv) == 0
+    tuned = json.loads((tmp_path / "crnn.json").read_text())
+    assert tuned["spec"] == json.loads((out / "crnn.json").read_text())["spec"]  # not --rnn-units 8
+    first = pd.read_csv(tmp_path / "history.csv")["loss"].iloc[0]
+    assert first < pd.read_csv(out / "history.csv")["loss"].iloc[0]  # trained weights, not random
+
+
+def test_fine_tuning_a_missing_model_is_one_line(tmp_path, capsys):
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), *TINY,
+            "--init-model", str(tmp_path / "none.keras")]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "none.keras" in err and "Traceback" not in err
