@@ -163,6 +163,7 @@ def measure_design(name: str, args: argparse.Namespace) -> dict:
     """Every figure for one design, in this process; peak memory is read before and after training."""
     import keras
 
+    from hwr.distribute import describe_devices
     from hwr.recognizer import load_recognizer
 
     with tempfile.TemporaryDirectory(prefix="hwr-bench-") as tmp:
@@ -181,8 +182,6 @@ def measure_design(name: str, args: argparse.Namespace) -> dict:
     log.info("%s: training", name)
     # the loaded model trains from its own weights: the speed is the architecture's either way
     result |= measure_training(rec.model, args.batch_size, args.warmup_steps, args.train_steps, args.jit)
-    from hwr.distribute import describe_devices
-
     backend = keras.backend.backend()
     return result | {"peak_rss_mb": _peak_rss_mb(), "backend": {
         "name": backend, "keras": keras.__version__, "devices": describe_devices(),

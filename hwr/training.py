@@ -209,7 +209,7 @@ def _stage_data(finetune: bool, synthetic, real, pseudo) -> tuple[np.ndarray, li
 
 
 def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
-    """Train, evaluate with every decoder, save the model and its report; returns the metadata."""
+    """Train, evaluate with ``cfg.decoders``, save the model and its report; returns the metadata."""
     t0 = time.time()
     deadline = t0 + 60 * cfg.time_limit if cfg.time_limit else None
     keras.utils.set_random_seed(cfg.seed)

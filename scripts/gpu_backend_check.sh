@@ -11,11 +11,8 @@ out=${OUT:-/tmp/hwr-gpu-out}
 run=/tmp/hwr-$backend-run
 mkdir -p "$out"
 log="$out/$backend.log"
-if ! python3 -c "import keras, rapidfuzz" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/hwr-site .gpu/wheels/*.whl || exit 1
-  export PYTHONPATH=/tmp/hwr-site${PYTHONPATH:+:$PYTHONPATH}
-fi
-export KERAS_BACKEND=$backend PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
+source scripts/gpu_env.sh
+export KERAS_BACKEND=$backend
 timeout -k 5 110 python3 train.py --data-dir .gpu/data --lexicon .gpu/names_lexicon.tsv --fonts .gpu/fonts \
   --out-dir "$run" --synthetic 5000 --max-unlabelled 500 --batch-size 256 --steps-per-epoch 100 \
   --epochs 20 --pseudo-epochs 2 --finetune-epochs 2 --decoders greedy --time-limit 1.0 2>&1 | tee "$log"

@@ -15,11 +15,8 @@ out=${OUT:-/tmp/hwr-gpu-out}
 run=${RUN_DIR:-/tmp/hwr-gpu-run}
 mkdir -p "$out"
 log="$out/train.log"
-if ! python3 -c "import keras, rapidfuzz" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/hwr-site .gpu/wheels/*.whl || exit 1
-  export PYTHONPATH=/tmp/hwr-site${PYTHONPATH:+:$PYTHONPATH}
-fi
-export KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
+source scripts/gpu_env.sh
+export KERAS_BACKEND=jax
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; nproc; } 2>&1 | tee "$log"
 
 # 1. speed: the benchmark of README "Speed", on this GPU
