@@ -663,7 +663,7 @@ def _stick_lines(text: str, rng: np.random.Generator, cap: float) -> np.ndarray:
     shake = rng.uniform(0.01, 0.05)
     strokes, pen_x = [], 0.0
     for ch in text:
-        if ch == " " or ch not in STICK_LETTERS:
+        if ch not in STICK_LETTERS:  # a space (every other character has strokes)
             pen_x += rng.uniform(0.6, 1.4) * cap
             continue
         width = _STICK_WIDTH.get(ch, rng.uniform(0.55, 0.95)) * rng.uniform(0.9, 1.1)

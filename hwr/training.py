@@ -275,12 +275,14 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         log.info("stage %s: %d images (%d augmented), epochs %d→%d", name, len(x), int(aug.sum()), start, epochs)
         callbacks = [EvalCheckpoint(run_dir, name, eval_x, eval_y, reader, state),
                      keras.callbacks.EarlyStopping("val_cer", patience=cfg.patience, mode="min")]
+        limit = None
         if deadline:
             left = [n - state["done"].get(s, 0) for s, n in stages[k:]]
-            callbacks.append(TimeLimit(stage_deadline(time.time(), deadline, left)))
+            limit = TimeLimit(stage_deadline(time.time(), deadline, left))
+            callbacks.append(limit)
         model.fit(batches, epochs=epochs, initial_epoch=start, callbacks=callbacks,
                   verbose=1 if sys.stderr.isatty() else 2)
-        if deadline and state["done"].get(name, 0) < epochs and time.time() >= callbacks[-1].stop_at:
+        if limit and state["done"].get(name, 0) < epochs and time.time() >= limit.stop_at:
             log.warning("stage %s stopped by the time limit after %d of %d epochs", name,
                         state["done"].get(name, 0), epochs)
             state["cut_short"] = state.get("cut_short", []) + [name]
