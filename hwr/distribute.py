@@ -45,11 +45,22 @@ def _gpu_names() -> list[str]:
     return [torch.cuda.get_device_name(i) for i in _gpus()]
 
 
+def _onednn_note() -> str:
+    """Whether TensorFlow runs its oneDNN CPU kernels (hwr turns them on): CPU timings depend on it."""
+    if keras.backend.backend() != "tensorflow":
+        return ""
+    try:  # TensorFlow has no public call for it; the private one has been stable since 2.5
+        from tensorflow.python.util._pywrap_util_port import IsMklEnabled
+    except ImportError:
+        return ""
+    return ", oneDNN on" if IsMklEnabled() else ", oneDNN off"
+
+
 def describe_devices() -> str:
     """Where training runs, for the metadata and the report: backend and device names."""
     names = _gpu_names()
     if not names:
-        return f"{keras.backend.backend()} on CPU"
+        return f"{keras.backend.backend()} on CPU{_onednn_note()}"
     return f"{keras.backend.backend()} on {len(names)} GPU(s): {', '.join(sorted(set(names)))}"
 
 

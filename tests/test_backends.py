@@ -70,3 +70,16 @@ def test_bad_backend_is_one_line(backend, message):
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("setting, state", [(None, "oneDNN on"), ("0", "oneDNN off")])
+def test_hwr_turns_tensorflow_onednn_on_unless_told_not_to(setting, state):
+    """TensorFlow leaves its faster oneDNN CPU kernels off on CPUs without AVX-512 VNNI/AMX."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env |= {"PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"} | (
+        {"TF_ENABLE_ONEDNN_OPTS": setting} if setting else {})
+    code = "import hwr; from hwr.distribute import describe_devices; print(describe_devices())"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == f"tensorflow on CPU, {state}"
