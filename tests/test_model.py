@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -41,6 +42,16 @@ def test_spec_round_trips_through_a_dict():
         assert ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
     with pytest.raises(ValueError, match="one entry per block"):
         build_model(ModelSpec(conv_filters=(8, 16)))
+
+
+def test_strided_first_block_replaces_its_pool_and_old_specs_keep_theirs():
+    pooled_spec = replace(ModelSpec(), strided_first_block=False)
+    strided, pooled = build_model(ModelSpec()), build_model(pooled_spec)
+    assert "pool1" not in {layer.name for layer in strided.layers}
+    assert strided.get_layer("conv1").output.shape == pooled.get_layer("pool1").output.shape
+    assert strided.output_shape == pooled.output_shape
+    saved_before_the_field = {k: v for k, v in pooled_spec.to_dict().items() if k != "strided_first_block"}
+    assert ModelSpec.from_dict(saved_before_the_field) == pooled_spec
 
 
 def test_a_few_training_steps_lower_the_loss(bundled_data, tiny_spec):
