@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--strided-first-block", action=argparse.BooleanOptionalAction,
                    default=d.strided_first_block,
                    help="the first conv strides instead of being max-pooled: less work at full resolution "
-                   "(with --conv-filters 16,32,48,64: ~1.25x the CPU training speed; README 'Speed')")
+                   "(with --conv-filters 16,32,48,64: 1.15-1.27x the CPU training speed; README 'Speed')")
     g.add_argument("--rnn-units", type=_ints, default=d.rnn_units, help="units per bidirectional layer")
     g.add_argument("--init-model", type=Path, help="fine-tune: start from this trained .keras model "
                    "(its input size and architecture replace the options above)")

@@ -29,7 +29,7 @@ class ModelSpec:
     #: (pool height, pool width) after each conv block; width pools set the number of timesteps
     pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1), (2, 1))
     #: the first block's conv moves by its pool size instead of being max-pooled afterwards, so its
-    #: batch norm and ReLU run on a quarter of the pixels: with LEAN's filters ~1.25× the CPU
+    #: batch norm and ReLU run on a quarter of the pixels: with LEAN's filters 1.15–1.27× the CPU
     #: training speed, but its GPU-trained model read less well (README "Speed"), so off by default
     strided_first_block: bool = False
     dense_units: int = 96
