@@ -8,6 +8,6 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX, so
 # most laptops run without them; with them our training step is ~1.5× faster on a 2-core AVX2 CPU
-# (reports/bench.json). Results differ from the plain kernels by float round-off only. Set
+# (README "Speed"). Results differ from the plain kernels by float round-off only. Set
 # TF_ENABLE_ONEDNN_OPTS=0 to turn them off. Read when TensorFlow is imported: hwr must come first.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

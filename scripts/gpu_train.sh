@@ -2,15 +2,16 @@
 # Run ON the lent GPU machine (no TensorFlow there; see ../shared/GPU.md), after scripts/gpu_prepare.sh
 # here: run(command="bash scripts/gpu_train.sh", carry=[".gpu"], timeout_s=600).
 # Everything fits in GPU_BUDGET_S seconds (default 565): the speed benchmark of the default model
-# beside the classic CRNN (at most GPU_BENCH_S, default 110), then train.py under JAX with --time-limit
-# set to what is left (GPU_BENCH_S=0: no benchmark), then the model, its metadata, report, curves, history, predictions, the
-# benchmark JSON and the log in $OUT. The final evaluation scores greedy decoding only (JAX's beam
+# beside the classic CRNN (at most GPU_BENCH_S, default 110; 0 skips it), then train.py under JAX with
+# --time-limit set to what is left, then the model, its metadata, report, curves, history, predictions,
+# the benchmark JSON and the log in $OUT. The final evaluation scores greedy decoding only (JAX's beam
 # search takes minutes); score beam and lexicon afterwards under TensorFlow:
 #   python -m hwr.evaluate --model M --split validation --decoder beam --record   (then lexicon)
 # Extra arguments go to train.py (e.g. --synthetic 20000 for a quick try).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 budget=${GPU_BUDGET_S:-565}
+bench_s=${GPU_BENCH_S:-110}
 out=${OUT:-/tmp/hwr-gpu-out}
 run=${RUN_DIR:-/tmp/hwr-gpu-run}
 mkdir -p "$out"
@@ -19,9 +20,9 @@ source scripts/gpu_env.sh
 export KERAS_BACKEND=jax
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; nproc; } 2>&1 | tee "$log"
 
-# 1. speed: the benchmark of README "Speed", on this GPU (GPU_BENCH_S=0 skips it)
-if [ "${GPU_BENCH_S:-110}" -gt 0 ]; then
-  timeout -k 5 "${GPU_BENCH_S:-110}" python3 -m hwr.bench --batch-size 512 --train-steps 20 --warmup-steps 3 \
+# 1. speed: the benchmark of README "Speed", on this GPU
+if [ "$bench_s" -gt 0 ]; then
+  timeout -k 5 "$bench_s" python3 -m hwr.bench --batch-size 512 --train-steps 20 --warmup-steps 3 \
     --images 20 --loads 1 --repeats 2 --json "$out/bench-gpu.json" 2>&1 | grep -v "^WARNING\|^I0000" | tee -a "$log"
 fi
 
