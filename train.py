@@ -70,13 +70,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--width", type=int, default=d.width)
     g.add_argument("--conv-filters", type=_ints, default=d.conv_filters, help="filters per conv block, e.g. 16,32,64,96")
     g.add_argument("--rnn", choices=("gru", "lstm"), default=d.rnn)
-    g.add_argument("--strided-first-block", action=argparse.BooleanOptionalAction,
-                   default=d.strided_first_block,
-                   help="the first conv strides instead of being max-pooled: less work at full resolution "
-                   "(with --conv-filters 16,32,48,64: 1.15-1.27x the CPU training speed; README 'Speed')")
+    g.add_argument("--strided-blocks", type=int, default=d.strided_blocks, metavar="N",
+                   help="the first N convs stride instead of being max-pooled: less work at full "
+                   "resolution, faster CPU training (README 'Speed')")
     g.add_argument("--rnn-units", type=_ints, default=d.rnn_units, help="units per bidirectional layer")
     g.add_argument("--init-model", type=Path, help="fine-tune: start from this trained .keras model "
                    "(its input size and architecture replace the options above)")
+    g.add_argument("--warm-start", type=Path, help="start the architecture above from this trained "
+                   ".keras model's weights, layer by layer where names and shapes match (e.g. the "
+                   "model with --strided-blocks changed); the rest starts from random weights")
     g = p.add_argument_group("run")
     g.add_argument("--out-dir", type=Path, default=c.out_dir,
                    help="run folder: checkpoints, caches, history, report, model")
@@ -90,7 +92,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--export", type=Path, help="copy the finished model (+ metadata, report) here, e.g. models/crnn.keras")
     g.add_argument("--overwrite", action="store_true", help="allow --export to replace an existing model")
     g.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.init_model and args.warm_start:
+        p.error("--init-model tunes that model as it is; --warm-start starts a new architecture from it: "
+                "pass one")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
         spec = ModelSpec(height=args.height, width=args.width, conv_filters=args.conv_filters,
                          pools=ModelSpec().pools[:len(args.conv_filters)],
-                         strided_first_block=args.strided_first_block, rnn=args.rnn,
+                         strided_blocks=args.strided_blocks, rnn=args.rnn,
                          rnn_units=args.rnn_units)
         cfg = TrainConfig(
             data_dir=args.data_dir, out_dir=args.out_dir, train_selection=args.train_rows,
@@ -123,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
             time_limit=args.time_limit,
             seed=args.seed, decoders=args.decoders, devices=args.devices, processes=args.processes, spec=spec,
-            export=args.export, overwrite=args.overwrite, init_model=args.init_model)
+            export=args.export, overwrite=args.overwrite, init_model=args.init_model,
+            warm_start=args.warm_start)
         command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         meta = run(cfg, resume=args.resume, command=command)
     except (DataError, BackendError, LexiconError, FileExistsError, FileNotFoundError) as err:

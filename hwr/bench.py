@@ -32,7 +32,7 @@ from hwr import config
 log = logging.getLogger(__name__)
 
 #: what --designs can name; every other design is compared with "classic"
-DESIGNS = ("ours", "classic", "lean", "ours-lstm", "classic-gru")
+DESIGNS = ("ours", "classic", "lean", "strided2", "ours-lstm", "classic-gru")
 SAMPLE_DIR = config.BUNDLED_DATA / "validation_v2" / "validation"
 
 
@@ -88,7 +88,7 @@ def _design_file(name: str, model_path: Path, workdir: Path) -> tuple[Path, str]
 
     if name == "ours" and model_path.is_file():
         return model_path, f"trained model {model_path}"
-    spec = {"ours": ModelSpec(), "classic": CLASSIC, "lean": LEAN,
+    spec = {"ours": ModelSpec(), "classic": CLASSIC, "lean": LEAN, "strided2": replace(ModelSpec(), strided_blocks=2),
             "ours-lstm": replace(ModelSpec(), rnn="lstm"), "classic-gru": replace(CLASSIC, rnn="gru")}[name]
     keras.utils.set_random_seed(0)
     path = save_model(build_model(spec), workdir / f"{name}.keras", {"alphabet": Alphabet().chars,
@@ -104,7 +104,7 @@ def measure_training(model, batch_size: int, warmup: int, steps: int, jit: str =
     GPUs dispatch asynchronously); taking a batch from ``Batches`` is left out, as ``fit`` overlaps it.
     """
     from hwr.alphabet import Alphabet
-    from hwr.model import compile_for_training
+    from hwr.model import CTC, compile_for_training
     from hwr.pipeline import Batches
 
     rng = np.random.default_rng(0)
@@ -113,8 +113,9 @@ def measure_training(model, batch_size: int, warmup: int, steps: int, jit: str =
     images = rng.integers(0, 256, (batch_size, *model.input_shape[1:3]), np.uint8)
     batches = Batches(images, texts, alphabet, batch_size, steps=warmup + steps)
     compile_for_training(model)
-    if jit != "auto":  # the same optimizer and loss, only XLA forced on or off
-        model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=jit == "on")
+    if jit != "auto":  # the same optimizer and loss, XLA forced on or off (XLA has no sparse-label CTC)
+        model.compile(optimizer=model.optimizer, loss=CTC(sparse_labels=False) if jit == "on" else model.loss,
+                      jit_compile=jit == "on")
     times = []
     for i in range(len(batches)):
         x, y = batches[i]

@@ -28,10 +28,9 @@ class ModelSpec:
     conv_filters: tuple[int, ...] = (16, 32, 64, 96)
     #: (pool height, pool width) after each conv block; width pools set the number of timesteps
     pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1), (2, 1))
-    #: the first block's conv moves by its pool size instead of being max-pooled afterwards, so its
-    #: batch norm and ReLU run on a quarter of the pixels: with LEAN's filters 1.15–1.27× the CPU
-    #: training speed, but its GPU-trained model read less well (README "Speed"), so off by default
-    strided_first_block: bool = False
+    #: the first N blocks' convs move by their pool size instead of being max-pooled afterwards, so
+    #: their batch norm and ReLU run on a quarter of the pixels (CPU training speed, README "Speed")
+    strided_blocks: int = 0
     dense_units: int = 96
     rnn: str = "gru"  # "gru" or "lstm"
     rnn_units: tuple[int, ...] = (96, 96)
@@ -53,7 +52,7 @@ class ModelSpec:
         d["conv_filters"] = tuple(d["conv_filters"])
         d["pools"] = tuple(tuple(p) for p in d["pools"])
         d["rnn_units"] = tuple(d["rnn_units"])
-        d.setdefault("strided_first_block", False)  # models saved before the field existed
+        d["strided_blocks"] = int(d.pop("strided_first_block", d.get("strided_blocks", 0)))  # older metadata
         return cls(**d)
 
 
@@ -61,8 +60,8 @@ class ModelSpec:
 CLASSIC = ModelSpec(height=64, width=256, conv_filters=(32, 64, 128),
                     pools=((2, 2), (2, 2), (2, 1)), dense_units=64, rnn="lstm",
                     rnn_units=(256, 256), dropout=0.3)
-#: A leaner variant for CPU training speed (``train.py --strided-first-block --conv-filters 16,32,48,64``).
-LEAN = ModelSpec(conv_filters=(16, 32, 48, 64), strided_first_block=True)
+#: A leaner variant for CPU training speed (``train.py --strided-blocks 1 --conv-filters 16,32,48,64``).
+LEAN = ModelSpec(conv_filters=(16, 32, 48, 64), strided_blocks=1)
 
 
 def build_model(spec: ModelSpec = ModelSpec(), alphabet: Alphabet = Alphabet()) -> keras.Model:
@@ -72,7 +71,7 @@ def build_model(spec: ModelSpec = ModelSpec(), alphabet: Alphabet = Alphabet()) 
     image = keras.Input((spec.height, spec.width, 1), name="image")
     x = image
     for i, (filters, pool) in enumerate(zip(spec.conv_filters, spec.pools), start=1):
-        strided = i == 1 and spec.strided_first_block
+        strided = i <= spec.strided_blocks
         x = layers.Conv2D(filters, 3, strides=pool if strided else 1, padding="same", use_bias=False,
                           name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
@@ -93,8 +92,61 @@ def build_model(spec: ModelSpec = ModelSpec(), alphabet: Alphabet = Alphabet()) 
     return keras.Model(image, out, name="crnn")
 
 
+def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copy ``source``'s weights into each layer of ``target`` with the same name and weight shapes.
+
+    A warm start for a changed architecture: a variant that only strides where the trained model
+    pooled has the same weights and starts near its accuracy instead of from scratch. Returns the
+    names of the layers copied.
+    """
+    copied = []
+    for layer in target.layers:
+        try:
+            old = source.get_layer(layer.name).get_weights()
+        except ValueError:  # no such layer in source
+            continue
+        new = layer.get_weights()
+        if new and len(old) == len(new) and all(a.shape == b.shape for a, b in zip(old, new)):
+            layer.set_weights(old)
+            copied.append(layer.name)
+    return copied
+
+
+@keras.saving.register_keras_serializable(package="hwr")
+class CTC(keras.losses.Loss):
+    """Keras' CTC loss (labels padded with the blank, index 0), with TensorFlow's fast kernel on a CPU.
+
+    ``keras.losses.CTC`` hands ``tf.nn.ctc_loss`` dense labels, which selects TensorFlow's CTC built
+    from graph ops: 350 ms of a 1.5 s training step at batch 128 on the 2-core CPU. Sparse labels
+    select its C++ kernel instead: the same loss and gradients in 18 ms (README "Speed"). That kernel
+    has no XLA form, so ``sparse_labels=None`` uses it where TensorFlow sees no GPU (where Keras leaves
+    XLA off); other backends (JAX on the GPU) run ``keras.losses.ctc`` as it is.
+    """
+
+    def __init__(self, sparse_labels: bool | None = None, reduction: str = "sum_over_batch_size",
+                 name: str = "ctc", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.sparse_labels = sparse_labels
+
+    def call(self, y_true, y_pred):
+        if keras.backend.backend() != "tensorflow":
+            return keras.losses.ctc(y_true, y_pred)
+        import tensorflow as tf
+
+        sparse = self.sparse_labels
+        if sparse is None:
+            sparse = not tf.config.list_logical_devices("GPU")
+        if not sparse:
+            return keras.losses.ctc(y_true, y_pred)
+        labels = tf.sparse.from_dense(tf.cast(y_true, "int32"))  # leaves out the padding
+        steps = tf.fill(tf.shape(y_pred)[:1], tf.shape(y_pred)[1])
+        return tf.nn.ctc_loss(labels, y_pred, None, steps, logits_time_major=False, blank_index=0)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "sparse_labels": self.sparse_labels}
+
+
 def compile_for_training(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
-    """Adam + Keras' CTC loss (labels padded with the blank, index 0)."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0),
-                  loss=keras.losses.CTC())
+    """Adam + the CTC loss above."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=CTC())
     return model

@@ -40,7 +40,7 @@ from hwr.decode import DECODERS
 from hwr.distribute import describe_devices, strategy_scope
 from hwr.lexicon import load_lexicon
 from hwr.metrics import per_character_errors, score
-from hwr.model import ModelSpec, build_model, compile_for_training
+from hwr.model import ModelSpec, build_model, compile_for_training, transfer_weights
 from hwr.pipeline import Batches, prepare, prepare_files
 from hwr.preprocess import PREPROCESS_VERSION
 from hwr.evaluate import evaluate
@@ -80,6 +80,7 @@ class TrainConfig:
     processes: int | None = None
     spec: ModelSpec = field(default_factory=ModelSpec)
     init_model: Path | None = None  # fine-tune: start from this trained model (its spec wins)
+    warm_start: Path | None = None  # start ``spec`` from this trained model's weights where they fit
     export: Path | None = None
     overwrite: bool = False
 
@@ -250,7 +251,12 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
             model = compile_for_training(init.model, cfg.learning_rate)
             log.info("fine-tuning %s", cfg.init_model)
         else:
-            model = compile_for_training(build_model(cfg.spec, alphabet), cfg.learning_rate)
+            model = build_model(cfg.spec, alphabet)
+            if cfg.warm_start:
+                copied = transfer_weights(load_recognizer(cfg.warm_start).model, model)
+                log.info("warm start from %s: weights of %d of %d layers with weights (%s)", cfg.warm_start,
+                         len(copied), sum(bool(layer.weights) for layer in model.layers), ", ".join(copied))
+            model = compile_for_training(model, cfg.learning_rate)
 
     lexicon = load_lexicon(cfg.lexicon) if Path(cfg.lexicon).is_file() else None
     reader = Recognizer(model, alphabet, cfg.spec, {}, None, lexicon)  # the model in training, read as the app reads

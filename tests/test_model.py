@@ -12,7 +12,7 @@ import pytest
 from hwr import config
 from hwr.alphabet import Alphabet
 from hwr.data import load_split
-from hwr.model import CLASSIC, LEAN, ModelSpec, build_model, compile_for_training
+from hwr.model import CLASSIC, CTC, LEAN, ModelSpec, build_model, compile_for_training, transfer_weights
 from hwr.preprocess import preprocess
 from hwr.recognizer import ModelFileError, load_recognizer, metadata_path, save_model
 
@@ -44,13 +44,29 @@ def test_spec_round_trips_through_a_dict():
         build_model(ModelSpec(conv_filters=(8, 16)))
 
 
-def test_strided_first_block_replaces_its_pool_and_old_specs_keep_theirs():
-    strided, pooled = build_model(replace(ModelSpec(), strided_first_block=True)), build_model(ModelSpec())
-    assert "pool1" not in {layer.name for layer in strided.layers}
-    assert strided.get_layer("conv1").output.shape == pooled.get_layer("pool1").output.shape
+def test_strided_blocks_replace_their_pools_and_old_specs_keep_theirs():
+    strided, pooled = build_model(replace(ModelSpec(), strided_blocks=2)), build_model(ModelSpec())
+    names = {layer.name for layer in strided.layers}
+    assert "pool1" not in names and "pool2" not in names and "pool3" in names
+    assert strided.get_layer("conv2").output.shape == pooled.get_layer("pool2").output.shape
     assert strided.output_shape == pooled.output_shape == build_model(LEAN).output_shape
-    saved_before_the_field = {k: v for k, v in LEAN.to_dict().items() if k != "strided_first_block"}
-    assert ModelSpec.from_dict(saved_before_the_field) == replace(LEAN, strided_first_block=False)
+    before_the_field = {k: v for k, v in LEAN.to_dict().items() if k != "strided_blocks"}
+    assert ModelSpec.from_dict(before_the_field) == replace(LEAN, strided_blocks=0)
+    first_form = dict(before_the_field, strided_first_block=True)  # metadata of the LEAN GPU runs
+    assert ModelSpec.from_dict(first_form) == LEAN
+
+
+def test_warm_start_copies_every_layer_whose_shapes_match():
+    trained = build_model(ModelSpec())
+    strided = build_model(replace(ModelSpec(), strided_blocks=2))
+    copied = transfer_weights(trained, strided)
+    assert set(copied) == {layer.name for layer in strided.layers if layer.weights}
+    np.testing.assert_array_equal(strided.get_layer("birnn1").get_weights()[0],
+                                  trained.get_layer("birnn1").get_weights()[0])
+    lean = build_model(LEAN)
+    # LEAN's third and fourth blocks and the projection have other widths: those keep their own weights
+    assert set(transfer_weights(trained, lean)) == {"conv1", "bn1", "conv2", "bn2", "birnn1", "birnn2",
+                                                   "log_probs"}
 
 
 def test_a_few_training_steps_lower_the_loss(bundled_data, tiny_spec):
@@ -63,6 +79,24 @@ def test_a_few_training_steps_lower_the_loss(bundled_data, tiny_spec):
     losses = [float(model.train_on_batch(x, y)) for _ in range(16)]
     assert np.isfinite(losses).all()
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_ctc_with_sparse_labels_is_keras_ctc_in_loss_and_gradients():
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(0)
+    alphabet = Alphabet()
+    texts = ["".join(rng.choice(list(alphabet.chars), rng.integers(1, 30))) for _ in range(16)] + ["LL", "A"]
+    labels = tf.constant(alphabet.encode_batch(texts, config.MAX_LABEL_LEN))
+    log_probs = tf.Variable(tf.nn.log_softmax(3 * tf.random.normal((len(texts), 64, alphabet.size), seed=1)))
+    results = []
+    for loss in (keras.losses.CTC(), CTC(sparse_labels=True), CTC(sparse_labels=False)):
+        with tf.GradientTape() as tape:
+            value = loss(labels, log_probs)
+        results.append((float(value), tape.gradient(value, log_probs).numpy()))
+    for value, grad in results[1:]:
+        assert value == pytest.approx(results[0][0], rel=1e-5)
+        np.testing.assert_allclose(grad, results[0][1], atol=5e-5)  # float32 round-off
+    assert CTC.from_config(CTC(sparse_labels=False).get_config()).sparse_labels is False
 
 
 def test_save_load_round_trip(tmp_path, tiny_spec, sample_image):

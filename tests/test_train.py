@@ -128,6 +128,20 @@ def test_fine_tuning_starts_from_the_given_model_and_keeps_its_architecture(tiny
     assert first < pd.read_csv(out / "history.csv")["loss"].iloc[0]  # trained weights, not random
 
 
+def test_warm_start_gives_a_new_architecture_the_trained_weights(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
+            "--lexicon", str(config.BUNDLED_LEXICON), *TINY, "--pseudo-rounds", "0", "--epochs", "1",
+            "--strided-blocks", "2", "--warm-start", str(out / "crnn.keras")]
+    assert train.main(argv) == 0
+    assert json.loads((tmp_path / "crnn.json").read_text())["spec"]["strided_blocks"] == 2
+    first = pd.read_csv(tmp_path / "history.csv")["loss"].iloc[0]
+    assert first < pd.read_csv(out / "history.csv")["loss"].iloc[0]  # trained weights, not random
+    with pytest.raises(SystemExit):
+        train.parse_args([*argv, "--init-model", str(out / "crnn.keras")])
+    assert "pass one" in capsys.readouterr().err
+
+
 def test_fine_tuning_a_missing_model_is_one_line(tmp_path, capsys):
     argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), *TINY,
             "--init-model", str(tmp_path / "none.keras")]
