@@ -136,6 +136,8 @@ def test_log_likelihood_of_empty_batch_and_empty_text():
     assert log_likelihood(path_matrix("_A_")[:0], [], ALPHABET).shape == (0,)
     all_blank = path_matrix("___", p=0.9)
     assert np.exp(log_likelihood(all_blank, [""], ALPHABET)[0]) == pytest.approx(0.9 ** 3, rel=1e-4)
+    # more letters (and blanks between repeats) than steps: the image cannot spell them
+    assert np.isneginf(log_likelihood(np.concatenate([all_blank] * 2), ["ABCD", "LLL"], ALPHABET)).all()
 
 
 def test_log_likelihood_equals_keras_ctc_loss():
