@@ -88,8 +88,9 @@ def _design_file(name: str, model_path: Path, workdir: Path) -> tuple[Path, str]
 
     if name == "ours" and model_path.is_file():
         return model_path, f"trained model {model_path}"
-    spec = {"ours": ModelSpec(), "classic": CLASSIC, "lean": LEAN, "strided2": replace(ModelSpec(), strided_blocks=2),
-            "ours-lstm": replace(ModelSpec(), rnn="lstm"), "classic-gru": replace(CLASSIC, rnn="gru")}[name]
+    spec = {"ours": ModelSpec(), "classic": CLASSIC, "lean": LEAN,
+            "strided2": replace(ModelSpec(), strided_blocks=2), "ours-lstm": replace(ModelSpec(), rnn="lstm"),
+            "classic-gru": replace(CLASSIC, rnn="gru")}[name]
     keras.utils.set_random_seed(0)
     path = save_model(build_model(spec), workdir / f"{name}.keras", {"alphabet": Alphabet().chars,
                                                                      "spec": spec.to_dict()})
@@ -97,7 +98,8 @@ def _design_file(name: str, model_path: Path, workdir: Path) -> tuple[Path, str]
         f" (no model at {model_path})" if name == "ours" else "")
 
 
-def measure_training(model, batch_size: int, warmup: int, steps: int, jit: str = "auto") -> dict:
+def measure_training(model, batch_size: int, warmup: int, steps: int, jit: str = "auto",
+                     ctc: str = "hwr") -> dict:
     """Steady-state training images/s of ``model`` on random images and labels, after ``warmup`` steps.
 
     ``train_on_batch`` returns the loss as a number, so each timed step has really finished (JAX and
@@ -113,9 +115,9 @@ def measure_training(model, batch_size: int, warmup: int, steps: int, jit: str =
     images = rng.integers(0, 256, (batch_size, *model.input_shape[1:3]), np.uint8)
     batches = Batches(images, texts, alphabet, batch_size, steps=warmup + steps)
     compile_for_training(model)
-    if jit != "auto":  # the same optimizer and loss, XLA forced on or off (XLA has no sparse-label CTC)
-        model.compile(optimizer=model.optimizer, loss=CTC(sparse_labels=False) if jit == "on" else model.loss,
-                      jit_compile=jit == "on")
+    if jit != "auto" or ctc == "keras":  # the same optimizer; XLA has no sparse-label CTC
+        model.compile(optimizer=model.optimizer, loss=CTC(sparse_labels=False) if jit == "on" or ctc == "keras"
+                      else model.loss, jit_compile="auto" if jit == "auto" else jit == "on")
     times = []
     for i in range(len(batches)):
         x, y = batches[i]
@@ -124,7 +126,7 @@ def measure_training(model, batch_size: int, warmup: int, steps: int, jit: str =
         times.append(time.perf_counter() - start)
     steady = times[warmup:]
     return {"train_img_s": batch_size * len(steady) / sum(steady), "train_step_s": float(np.median(steady)),
-            "train_first_step_s": times[0], "jit_compile": bool(model.jit_compile)}
+            "train_first_step_s": times[0], "jit_compile": bool(model.jit_compile), "ctc": ctc}
 
 
 def measure_inference(rec, files: list[Path], warmup: int, infer_batch: int, repeats: int = 3,
@@ -182,7 +184,8 @@ def measure_design(name: str, args: argparse.Namespace) -> dict:
     result["peak_rss_inference_mb"] = _peak_rss_mb()
     log.info("%s: training", name)
     # the loaded model trains from its own weights: the speed is the architecture's either way
-    result |= measure_training(rec.model, args.batch_size, args.warmup_steps, args.train_steps, args.jit)
+    result |= measure_training(rec.model, args.batch_size, args.warmup_steps, args.train_steps, args.jit,
+                               args.ctc)
     backend = keras.backend.backend()
     return result | {"peak_rss_mb": _peak_rss_mb(), "backend": {
         "name": backend, "keras": keras.__version__, "devices": describe_devices(),
@@ -257,6 +260,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"comma-separated, from {', '.join(DESIGNS)}; each is compared with classic")
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="jit_compile for training (auto: Keras' choice, off for TensorFlow on a CPU)")
+    p.add_argument("--ctc", choices=("hwr", "keras"), default="hwr",
+                   help="training loss: hwr.model.CTC (TensorFlow's C++ kernel on a CPU) or keras.losses.CTC "
+                        "as it is, to measure what the first saves")
     p.add_argument("--eager", action="store_true",
                    help="also time a plain eager model(x) call on one image (slow: three calls)")
     p.add_argument("--in-process", action="store_true",

@@ -40,3 +40,13 @@ def test_options_are_checked():
         bench.parse_args(["--designs", "ours,huge"])
     with pytest.raises(SystemExit):
         bench.parse_args(["--images", "0"])
+
+
+def test_training_can_be_timed_with_keras_ctc_as_it_is(tiny_spec):
+    from hwr.model import CTC, build_model
+
+    model = build_model(tiny_spec)
+    result = bench.measure_training(model, 4, 1, 1, ctc="keras")
+    assert result["ctc"] == "keras" and result["train_img_s"] > 0
+    assert isinstance(model.loss, CTC) and model.loss.sparse_labels is False
+    assert bench.parse_args(["--ctc", "keras"]).ctc == "keras"
