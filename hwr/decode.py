@@ -87,7 +87,8 @@ def log_likelihood(log_probs: np.ndarray, texts: list[str], alphabet: Alphabet) 
                 alpha /= total
         rows = np.arange(n)
         alpha = alpha[:, 0]
-        final = alpha[rows, 2 * lengths] + np.where(lengths > 0, alpha[rows, np.maximum(2 * lengths - 1, 0)], 0.0)
+        before = np.where(lengths > 0, alpha[rows, np.maximum(2 * lengths - 1, 0)], 0.0)
+        final = alpha[rows, 2 * lengths] + before
         ll = log_scale[:, 0, 0] + np.log(final)
     return np.where(np.isnan(ll), -np.inf, ll)  # a text the image cannot spell: P = 0
 
