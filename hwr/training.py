@@ -221,6 +221,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     if not resume and state_file.exists():
         raise FileExistsError(f"{run_dir} holds a previous run: pass --resume, or another --out-dir")
     init = load_recognizer(cfg.init_model) if cfg.init_model else None
+    warm = load_recognizer(cfg.warm_start) if cfg.warm_start else None  # a wrong path fails before the data
     if init is not None:
         cfg = replace(cfg, spec=init.spec)  # the images must be prepared for the model being tuned
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -252,8 +253,8 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
             log.info("fine-tuning %s", cfg.init_model)
         else:
             model = build_model(cfg.spec, alphabet)
-            if cfg.warm_start:
-                copied = transfer_weights(load_recognizer(cfg.warm_start).model, model)
+            if warm is not None:
+                copied = transfer_weights(warm.model, model)
                 log.info("warm start from %s: weights of %d of %d layers with weights (%s)", cfg.warm_start,
                          len(copied), sum(bool(layer.weights) for layer in model.layers), ", ".join(copied))
             model = compile_for_training(model, cfg.learning_rate)

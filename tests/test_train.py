@@ -142,9 +142,10 @@ def test_warm_start_gives_a_new_architecture_the_trained_weights(tiny_run, tmp_p
     assert "pass one" in capsys.readouterr().err
 
 
-def test_fine_tuning_a_missing_model_is_one_line(tmp_path, capsys):
+@pytest.mark.parametrize("option", ["--init-model", "--warm-start"])
+def test_starting_from_a_missing_model_is_one_line(tmp_path, capsys, option):
     argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), *TINY,
-            "--init-model", str(tmp_path / "none.keras")]
+            option, str(tmp_path / "none.keras")]
     assert train.main(argv) == 2
     err = capsys.readouterr().err
     assert "none.keras" in err and "Traceback" not in err
