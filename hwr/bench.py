@@ -147,10 +147,11 @@ def measure_inference(rec, files: list[Path], warmup: int, infer_batch: int, rep
            "stages_ms": {"preprocess": _ms(each_file(rec.preprocess)),
                          "model": _ms(each_file(lambda _: rec.log_probs(x))),
                          "decode": _ms(each_file(lambda _: decode(lp, rec.alphabet, "greedy", opts)))}}
-    # predict_on_batch runs the traced graph; a plain call runs the layers eagerly (RNN steps in
-    # Python: seconds per image on TensorFlow), so that one is timed only on request, three times
+    # the reader's compiled function against Keras' predict_on_batch; a plain call runs the layers
+    # eagerly (RNN steps in Python: seconds per image on TensorFlow), so it is timed only on request
     x4 = x[..., None].astype(np.float32)
-    out["model_ms"] = {"predict_on_batch": _ms(each_file(lambda _: rec.model.predict_on_batch(x4)))}
+    out["model_ms"] = {"forward": _ms(each_file(lambda _: rec.forward(x4))),
+                       "predict_on_batch": _ms(each_file(lambda _: rec.model.predict_on_batch(x4)))}
     if eager:
         out["model_ms"]["eager_call"] = _ms(_timed(
             lambda: keras.ops.convert_to_numpy(rec.model(x4, training=False)), min(3, len(files))))
@@ -213,9 +214,10 @@ def ratios(ours: dict, classic: dict) -> dict:
 
 #: (label, key or (key, subkey), format; None: the stages joined by "/")
 ROWS = [("training (img/s)", "train_img_s", "{:.1f}"),
-        ("1 image, file → text, median (ms)", "latency_ms", "{:.0f}"),
-        ("1 image, file → text, p90 (ms)", "latency_p90_ms", "{:.0f}"),
+        ("1 image, file → text, median (ms)", "latency_ms", "{:.1f}"),
+        ("1 image, file → text, p90 (ms)", "latency_p90_ms", "{:.1f}"),
         ("  preprocess / model / decode (ms)", "stages_ms", None),
+        ("model only: compiled forward (ms)", ("model_ms", "forward"), "{:.1f}"),
         ("model only: predict_on_batch (ms)", ("model_ms", "predict_on_batch"), "{:.1f}"),
         ("model only: eager model(x) (ms)", ("model_ms", "eager_call"), "{:.0f}"),
         ("batch read, model + greedy (img/s)", "batch_img_s", "{:.1f}"),
@@ -236,7 +238,7 @@ def format_table(report: dict) -> str:
         for d in designs.values():
             v = d[key[0]].get(key[1]) if isinstance(key, tuple) else d[key]
             cells.append("-" if v is None else fmt.format(v) if fmt
-                         else "/".join(f"{s:.0f}" for s in v.values()))
+                         else "/".join(f"{s:.1f}" for s in v.values()))
         cells += [f"{r[key]:.2f}×" if key in r else "" for r in report["ratios"].values()]
         lines.append(f"{label:36}" + "".join(f" {c:>15}" for c in cells))
     return "\n".join(lines + [f"{n}: {d['note']}" for n, d in designs.items()])

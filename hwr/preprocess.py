@@ -112,8 +112,9 @@ def normalize_contrast(gray: np.ndarray) -> np.ndarray:
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if np.median(border) < 0.5:  # light text on a dark background
         gray = 1.0 - gray
-    paper = np.percentile(gray, 90)
-    ink = min(np.percentile(gray, 1), paper - 0.25)
+    # both in one partial sort (~0.2 ms a drawing); float32 quantiles keep the arithmetic in float32
+    dark, paper = np.percentile(gray, np.array([1, 90], np.float32))
+    ink = min(dark, paper - 0.25)
     return np.clip((gray - ink) / max(paper - ink, 1e-3), 0.0, 1.0)
 
 
@@ -179,7 +180,7 @@ def fit_to_input(gray: np.ndarray, height: int, width: int) -> np.ndarray:
     resized = cv2.resize(gray, (new_w, new_h), interpolation=interp)
     out = np.ones((height, width), np.float32)
     top = (height - new_h) // 2
-    out[top:top + new_h, :new_w] = resized
+    out[top:top + new_h, :new_w] = np.clip(resized, 0.0, 1.0)  # interpolation can overshoot by an ulp
     return out
 
 
