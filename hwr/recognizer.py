@@ -97,12 +97,12 @@ class Recognizer:
     #: the model as one compiled function (``compiled_forward``), set up once per reader
     forward: Callable[[np.ndarray], np.ndarray] = field(init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        self.forward = compiled_forward(self.model)
+
     def preprocess(self, source) -> np.ndarray:
         """The shared preprocessing, at this model's input size."""
         return preprocess(source, self.spec.height, self.spec.width)
-
-    def __post_init__(self) -> None:
-        self.forward = compiled_forward(self.model)
 
     def log_probs(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Images (N, H, W) as float in [0, 1] or uint8 → log-probabilities (N, T, C)."""
