@@ -116,6 +116,25 @@ def test_save_load_round_trip(tmp_path, tiny_spec, sample_image):
     np.testing.assert_allclose(recognizer.log_probs(x), expected, atol=1e-6)
 
 
+def test_a_reader_of_a_model_in_training_sees_its_new_weights(tiny_spec):
+    """Training reads its own model each epoch through a Recognizer: the compiled function must not
+    keep the weights it was traced with."""
+    from hwr.recognizer import Recognizer
+
+    keras.utils.set_random_seed(2)
+    model = build_model(tiny_spec)
+    reader = Recognizer(model, Alphabet(), tiny_spec, {})
+    x = np.random.default_rng(2).random((3, tiny_spec.height, tiny_spec.width), np.float32)
+    before = reader.log_probs(x)
+    rng = np.random.default_rng(3)
+    layer = model.get_layer("log_probs")
+    layer.set_weights([w + rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in layer.get_weights()])
+    after = reader.log_probs(x)
+    assert np.abs(after - before).max() > 1e-3
+    expected = keras.ops.convert_to_numpy(model(x[..., None], training=False))
+    np.testing.assert_allclose(after, expected, atol=1e-6)
+
+
 def test_save_refuses_to_overwrite(tmp_path, tiny_spec):
     model = build_model(tiny_spec)
     path = save_model(model, tmp_path / "m.keras", _metadata(tiny_spec))
