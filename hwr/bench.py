@@ -147,6 +147,10 @@ def measure_inference(rec, files: list[Path], warmup: int, infer_batch: int, rep
            "stages_ms": {"preprocess": _ms(each_file(rec.preprocess)),
                          "model": _ms(each_file(lambda _: rec.log_probs(x))),
                          "decode": _ms(each_file(lambda _: decode(lp, rec.alphabet, "greedy", opts)))}}
+    # the same file → text with the other decoders (the app's default is the model's, often lexicon)
+    others = ("beam", "lexicon") if rec.lexicon else ("beam",)
+    out["latency_by_decoder_ms"] = {"greedy": out["latency_ms"]} | {
+        d: _ms(each_file(lambda p, d=d: rec.read([p], d), 1)) for d in others}
     # the reader's compiled function against Keras' predict_on_batch; a plain call runs the layers
     # eagerly (RNN steps in Python: seconds per image on TensorFlow), so it is timed only on request
     x4 = x[..., None].astype(np.float32)
@@ -217,6 +221,7 @@ ROWS = [("training (img/s)", "train_img_s", "{:.1f}"),
         ("1 image, file → text, median (ms)", "latency_ms", "{:.1f}"),
         ("1 image, file → text, p90 (ms)", "latency_p90_ms", "{:.1f}"),
         ("  preprocess / model / decode (ms)", "stages_ms", None),
+        ("  greedy / beam / lexicon decoder (ms)", "latency_by_decoder_ms", None),
         ("model only: compiled forward (ms)", ("model_ms", "forward"), "{:.1f}"),
         ("model only: predict_on_batch (ms)", ("model_ms", "predict_on_batch"), "{:.1f}"),
         ("model only: eager model(x) (ms)", ("model_ms", "eager_call"), "{:.0f}"),

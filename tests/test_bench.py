@@ -28,6 +28,8 @@ def test_tiny_run_reports_both_designs(tmp_path, capsys):
                     "load_s", "peak_rss_mb", "params"):
             assert d[key] > 0, (name, key)
         assert all(v > 0 for v in [*d["stages_ms"].values(), *d["model_ms"].values()]), name
+        assert set(d["latency_by_decoder_ms"]) == {"greedy", "beam", "lexicon"}  # the bundled lexicon
+        assert min(d["latency_by_decoder_ms"].values()) > 0, name
     assert d["spec"]["rnn"] == "lstm" and d["spec"]["height"] == 64  # classic's own input size
     assert all(v > 0 for v in report["ratios"]["ours"].values())
     table = capsys.readouterr().out
