@@ -14,7 +14,7 @@ from hwr.alphabet import Alphabet
 from hwr.data import load_split
 from hwr.model import CLASSIC, CTC, LEAN, ModelSpec, build_model, compile_for_training, transfer_weights
 from hwr.preprocess import preprocess
-from hwr.recognizer import ModelFileError, load_recognizer, metadata_path, save_model
+from hwr.recognizer import ModelFileError, Recognizer, load_recognizer, metadata_path, save_model
 
 
 def _metadata(spec: ModelSpec) -> dict:
@@ -119,8 +119,6 @@ def test_save_load_round_trip(tmp_path, tiny_spec, sample_image):
 def test_a_reader_of_a_model_in_training_sees_its_new_weights(tiny_spec):
     """Training reads its own model each epoch through a Recognizer: the compiled function must not
     keep the weights it was traced with."""
-    from hwr.recognizer import Recognizer
-
     keras.utils.set_random_seed(2)
     model = build_model(tiny_spec)
     reader = Recognizer(model, Alphabet(), tiny_spec, {})
