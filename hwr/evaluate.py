@@ -1,12 +1,10 @@
-"""Stage: evaluation. A Kaggle-layout folder + a model → per-image predictions CSV + metrics JSON.
+"""Command line: evaluate a model on a Kaggle-layout folder → predictions CSV + metrics JSON.
 
     python -m hwr.evaluate --split validation                  # the held-out rows of the sample
     python -m hwr.evaluate --data-dir DIR --split test --rows all --decoder lexicon
 
-``evaluate`` is the library call (the app's Errors page uses it too); ``main`` is the thin command
-line: parse → load data and model → evaluate → write the two files → print the figures. Every row
-that does not reach the model is counted, by the loader's cleaning rules or, for an image that is
-absent or unreadable, under ``image unreadable`` here, so nothing disappears silently.
+Thin: parse → load data and model → ``hwr.evaluation.evaluate`` → write the two files → print the
+figures. The scoring itself lives in ``hwr/evaluation.py``.
 """
 
 from __future__ import annotations
@@ -20,100 +18,14 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from tqdm.auto import tqdm
-
 from hwr import __version__, config
-from hwr.data import CleaningReport, DataError, Sample, csv_path, default_selections, load_split
+from hwr.data import DataError, load_split
 from hwr.decode import DECODERS
+from hwr.evaluation import REPORTS_DIR, NoImagesError, default_outputs, evaluate, record, resolve_selection
 from hwr.lexicon import LexiconError
-from hwr.metrics import Scores, cer, per_character_errors, score
+from hwr.metrics import per_character_errors
 from hwr.preprocess import ImageError
-from hwr.recognizer import ModelFileError, Recognizer, load_recognizer, metadata_path
-
-log = logging.getLogger(__name__)
-
-#: Where the CSV and JSON go when no path is given: inside the project, never the working directory.
-REPORTS_DIR = config.ROOT / "reports" / "eval"
-#: Columns of the per-image file that the Errors page reads.
-COLUMNS = ["filename", "truth", "prediction", "confidence", "cer"]
-#: The cleaning rule under which evaluation counts images it could not read.
-UNREADABLE_RULE = "image unreadable"
-
-
-class NoImagesError(DataError):
-    """The selection left no image to evaluate."""
-
-
-def _name(sample: Sample, index: int) -> str:
-    """The file name of a real sample; a stable placeholder for an in-memory one."""
-    if isinstance(sample.image, (str, Path)):
-        return Path(sample.image).name
-    return f"sample_{index:05d}"
-
-
-def evaluate(recognizer: Recognizer, samples: Sequence[Sample], decoder: str = "greedy",
-             batch_size: int = 64, progress: bool = True,
-             report: CleaningReport | None = None) -> tuple[pd.DataFrame, Scores]:
-    """Read every sample and score it: (one row per image with ``COLUMNS``, corpus-level Scores).
-
-    Images that cannot be read (absent, corrupt) are skipped with a warning; when ``report`` is
-    given they are also counted in it under ``UNREADABLE_RULE``.
-    """
-    if decoder not in DECODERS:
-        raise ValueError(f"unknown decoder {decoder!r}; choose from {sorted(DECODERS)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    rows: list[dict] = []
-    skipped = 0
-    with tqdm(total=len(samples), desc=f"evaluating ({decoder})", unit="image",
-              disable=None if progress else True) as bar:
-        # batch by batch, so memory stays flat however large the split is
-        for start in range(0, len(samples), batch_size):
-            batch = list(enumerate(samples[start:start + batch_size], start=start))
-            images, kept = [], []
-            for index, sample in batch:
-                try:
-                    images.append(recognizer.preprocess(sample.image))
-                    kept.append((index, sample))
-                except ImageError as err:
-                    skipped += 1
-                    log.warning("skipped %s: %s", _name(sample, index), err)
-            if images:
-                predictions = recognizer.read_arrays(np.stack(images), decoder, batch_size)
-                for (index, sample), pred in zip(kept, predictions):
-                    rows.append({"filename": _name(sample, index), "truth": sample.text,
-                                 "prediction": pred.text, "confidence": pred.confidence,
-                                 "cer": cer(sample.text, pred.text)})
-            bar.update(len(batch))
-    if report is not None:
-        report.drop(UNREADABLE_RULE, skipped)
-        report.kept -= skipped
-    if skipped:
-        log.warning("%d of %d images could not be read and were skipped", skipped, len(samples))
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    return table, score(table["truth"], table["prediction"])
-
-
-def default_outputs(split: str, decoder: str, out_dir: Path = REPORTS_DIR) -> tuple[Path, Path]:
-    """(predictions CSV, metrics JSON) paths used when ``--csv`` / ``--json`` are not given."""
-    stem = Path(out_dir) / f"eval_{split}_{decoder}"
-    return stem.with_suffix(".csv"), stem.with_suffix(".json")
-
-
-def resolve_selection(root: Path, split: str, rows: str | None) -> str:
-    """The loader's selection for ``--split``/``--rows``; see the module docstring for the default."""
-    if rows == "all":
-        return split
-    if rows:
-        return f"{split}:{rows}"
-    if split == "validation" and Path(root).is_dir() and not csv_path(root, "train").is_file():
-        selection = default_selections(root)[1]
-        log.info("no training CSV in %s (the sample layout): evaluating the held-out rows %s; "
-                 "pass --rows all for the whole split", root, selection)
-        return selection
-    return split
+from hwr.recognizer import ModelFileError, load_recognizer, metadata_path
 
 
 def _rows(value: str) -> str:
@@ -135,32 +47,6 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
     return number
-
-
-def record(model: Path, decoder: str, selection: str, scores: Scores, table: pd.DataFrame) -> str:
-    """Store ``scores`` as the model's figures for ``decoder`` and rewrite its report; returns the default decoder.
-
-    A run under JAX or PyTorch scores only the fast decoders (``train.py --decoders greedy``); the others
-    are scored later, under TensorFlow, and recorded here, on the selection the metadata names only.
-    """
-    from hwr.report import write_report
-
-    meta_file = metadata_path(model)
-    meta = json.loads(meta_file.read_text())
-    evaluated = meta.get("evaluation", {}).get("selection")
-    if evaluated != selection:
-        raise DataError(f"--record: {model.name}'s figures are on {evaluated}, not on {selection}")
-    meta["metrics"][decoder] = scores.to_dict()
-    best = min(meta["metrics"], key=lambda d: meta["metrics"][d]["cer"])
-    stem = model.with_suffix("")
-    if best == decoder:  # the default decoder's predictions are the ones the report and Errors page show
-        meta["decoder_default"] = decoder
-        meta["per_character"] = per_character_errors(table["truth"], table["prediction"])
-        table.to_csv(f"{stem}_predictions.csv", index=False)
-    meta_file.write_text(json.dumps(meta, indent=2))
-    history = Path(f"{stem}_history.csv")
-    write_report(model, meta, pd.read_csv(history) if history.is_file() else pd.DataFrame())
-    return meta["decoder_default"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 
 from hwr.alphabet import DEFAULT_CHARS, Alphabet
+from hwr import config
 from hwr.config import MAX_LABEL_LEN
 
 logger = logging.getLogger(__name__)
@@ -180,15 +181,18 @@ def font_problem(path: Path | str) -> str | None:
     return _font_problem(str(path))
 
 
-def usable_fonts(font_dir: Path | str) -> list[Path]:
+def usable_fonts(font_dir: Path | str, heldout: bool = False) -> list[Path]:
     """Fonts of ``font_dir`` that render every character of ``DEFAULT_CHARS`` distinctly; sorted.
 
     A font that silently draws a box or nothing for ``-`` would teach the model wrong labels.
+    ``heldout=False`` gives the training fonts (``config.HELDOUT_FONTS`` left out), ``True`` only
+    the held-out ones: the development set for unseen handwriting.
     """
     font_dir = Path(font_dir)
     if not font_dir.is_dir():
         raise FileNotFoundError(f"font folder not found: {font_dir}")
-    candidates = sorted(p for p in font_dir.iterdir() if p.suffix.lower() in FONT_SUFFIXES)
+    candidates = sorted(p for p in font_dir.iterdir() if p.suffix.lower() in FONT_SUFFIXES
+                        and (p.stem in config.HELDOUT_FONTS) == heldout)
     usable = []
     for path in candidates:
         problem = font_problem(path)

@@ -43,7 +43,7 @@ from hwr.metrics import per_character_errors, score
 from hwr.model import ModelSpec, build_model, compile_for_training, transfer_weights
 from hwr.pipeline import Batches, prepare, prepare_files
 from hwr.preprocess import PREPROCESS_VERSION
-from hwr.evaluate import evaluate
+from hwr.evaluation import evaluate
 from hwr.recognizer import Recognizer, load_recognizer, save_model
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import streamlit as st
 from hwr import config, metrics
 from hwr.data import DataError, Sample, default_selections, image_dir, load_split, parse_selection
 from hwr.decode import DECODERS, decode
-from hwr.evaluate import COLUMNS, evaluate
+from hwr.evaluation import COLUMNS, evaluate
 from hwr.plots import ctc_figure
 from hwr.preprocess import ImageError, has_ink, to_uint8
 from hwr.recognizer import ModelFileError, Prediction, Recognizer, load_recognizer

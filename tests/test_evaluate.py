@@ -12,8 +12,8 @@ import pytest
 
 from hwr import metrics
 from hwr.data import CleaningReport, Sample, load_split
-from hwr.evaluate import (COLUMNS, UNREADABLE_RULE, default_outputs, evaluate, main,
-                          resolve_selection)
+from hwr.evaluate import main
+from hwr.evaluation import COLUMNS, UNREADABLE_RULE, default_outputs, evaluate, resolve_selection
 from hwr.recognizer import load_recognizer
 
 JSON_KEYS = {"scores", "decoder", "model", "data_dir", "split", "selection", "cleaning",
@@ -76,7 +76,7 @@ def test_main_on_the_bundled_sample(bundled_data, tiny_model_path, tmp_path, cap
 def test_single_image_folder_with_default_rows_and_outputs(make_layout, tiny_model_path, tmp_path,
                                                            capsys, caplog):
     root = make_layout([("VALIDATION_1001.jpg", "BALTHAZAR")])
-    caplog.set_level(logging.INFO, logger="hwr.evaluate")
+    caplog.set_level(logging.INFO, logger="hwr.evaluation")
     code, out, err = run(["--data-dir", root, "--model", tiny_model_path, "--decoder", "beam",
                           "--out-dir", tmp_path / "reports"], capsys)
     assert code == 0, err
@@ -171,7 +171,7 @@ def test_help_explains_every_option(capsys):
 
 
 def test_resolve_selection(bundled_data, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="hwr.evaluate")
+    caplog.set_level(logging.INFO, logger="hwr.evaluation")
     assert resolve_selection(bundled_data, "validation", None) == "validation:1001-1500"
     assert "--rows all" in caplog.text
     assert resolve_selection(bundled_data, "validation", "all") == "validation"
