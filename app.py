@@ -42,7 +42,7 @@ spec = rec.spec
 st.markdown(
     f"**The model** reads a {spec.height} × {spec.width} gray image in {spec.timesteps} timesteps "
     f"over {len(rec.alphabet.chars)} characters (`{rec.alphabet.chars}`) plus the CTC blank; "
-    f"{rec.model.count_params():,} parameters, file `{rec.path.name if rec.path else '?'}`."
+    f"{sum(rec.parameter_counts):,} parameters, file `{rec.path.name if rec.path else '?'}`."
 )
 training = rec.metadata.get("training")
 if isinstance(training, dict) and training:

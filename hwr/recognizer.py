@@ -100,6 +100,26 @@ class Recognizer:
     def __post_init__(self) -> None:
         self.forward = compiled_forward(self.model)
 
+    @property
+    def layers(self) -> list[dict]:
+        """One row per layer (layer, type, output shape, parameters), for the Model page."""
+        rows = []
+        for layer in self.model.layers:
+            try:
+                shape = str(tuple(layer.output.shape))
+            except (AttributeError, ValueError):
+                shape = "?"
+            rows.append({"layer": layer.name, "type": type(layer).__name__, "output shape": shape,
+                         "parameters": layer.count_params()})
+        return rows
+
+    @property
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, non-trainable) parameter counts."""
+        def count(weights) -> int:
+            return int(sum(np.prod(w.shape) for w in weights))
+        return count(self.model.trainable_weights), count(self.model.non_trainable_weights)
+
     def preprocess(self, source) -> np.ndarray:
         """The shared preprocessing, at this model's input size."""
         return preprocess(source, self.spec.height, self.spec.width)

@@ -153,22 +153,7 @@ def spec_table(rec: Recognizer) -> pd.DataFrame:
 
 
 def layer_table(rec: Recognizer) -> pd.DataFrame:
-    rows = []
-    for layer in rec.model.layers:
-        try:
-            shape = str(tuple(layer.output.shape))
-        except (AttributeError, ValueError):
-            shape = "?"
-        rows.append({"layer": layer.name, "type": type(layer).__name__, "output shape": shape,
-                     "parameters": layer.count_params()})
-    return pd.DataFrame(rows)
-
-
-def parameter_counts(rec: Recognizer) -> tuple[int, int]:
-    """(trainable, non-trainable) parameter counts."""
-    def count(weights) -> int:
-        return int(sum(np.prod(w.shape) for w in weights))
-    return count(rec.model.trainable_weights), count(rec.model.non_trainable_weights)
+    return pd.DataFrame(rec.layers)
 
 
 # ---------------------------------------------------------------- showing a prediction

@@ -10,7 +10,7 @@ st.title("The model")
 rec = ui.recognizer()
 meta = rec.metadata
 st.markdown(f"`{rec.path}` · hwr {meta.get('hwr_version', '?')} · Keras {meta.get('keras_version', '?')} "
-            f"({meta.get('backend', '?')} backend) · {rec.model.count_params():,} parameters")
+            f"({meta.get('backend', '?')} backend) · {sum(rec.parameter_counts):,} parameters")
 
 st.subheader("Metrics per decoder")
 table = ui.metrics_table(rec)
@@ -50,7 +50,7 @@ st.subheader("Architecture")
 spec_col, layers_col = st.columns([1, 2])
 spec_col.dataframe(ui.spec_table(rec), hide_index=True)
 layers_col.dataframe(ui.layer_table(rec), hide_index=True, height=420)
-trainable, frozen = ui.parameter_counts(rec)
+trainable, frozen = rec.parameter_counts
 layers_col.caption(f"{trainable + frozen:,} parameters: {trainable:,} trainable, {frozen:,} non-trainable "
                    "(batch-normalisation statistics).")
 
