@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import keras
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from hwr.alphabet import Alphabet
+from hwr.lm import CharLM
 
 
 @dataclass
@@ -33,10 +33,22 @@ class Decoded:
 
 @dataclass
 class DecodeOptions:
+    """Every setting of every decoder; a model's metadata stores its tuned ones (``decoder_options``)."""
+
     beam_width: int = 16
     top_paths: int = 5
+    #: characters below this probability at a step are not tried as extensions there (0: all are)
+    prune_below: float = 1e-4
     #: {NAME: count}; required by the lexicon decoder
     lexicon: dict[str, int] | None = None
+    #: the character n-gram model of names (``hwr.lm``), used by the beam search when ``lm_weight`` ≠ 0
+    lm: CharLM | None = None
+    #: α: weight of log P_lm(character | the characters before it), per appended character
+    lm_weight: float = 0.0
+    #: β: added per appended character, against the n-gram model's preference for short texts
+    length_bonus: float = 0.0
+    #: γ: weight of log count(name) when the lexicon decoder picks among the near names
+    prior_weight: float = 0.0
     #: the lexicon name is taken when log P(name) ≥ log P(best free text) − margin (ln 10 ≈ 2.3:
     #: a name at least a tenth as probable as the free reading)
     lexicon_margin: float = 2.3
@@ -93,13 +105,6 @@ def log_likelihood(log_probs: np.ndarray, texts: list[str], alphabet: Alphabet) 
     return np.where(np.isnan(ll), -np.inf, ll)  # a text the image cannot spell: P = 0
 
 
-def _paths_to_texts(paths, alphabet: Alphabet) -> list[list[str]]:
-    """Keras' decoded tensor (top_paths, B, T), padded with -1 → per-image lists of texts."""
-    paths = keras.ops.convert_to_numpy(paths)
-    return [[alphabet.decode(paths[k, b]) for k in range(paths.shape[0])]
-            for b in range(paths.shape[1])]
-
-
 def _rank(log_probs: np.ndarray, candidates: list[list[str]], alphabet: Alphabet) -> list[list[tuple[str, float]]]:
     """Score every image's candidate texts exactly; return them as (text, log P), best first."""
     flat_img, flat_txt = [], []
@@ -133,44 +138,135 @@ def greedy(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptions = D
     return [_as_decoded(r) for r in _rank(log_probs, texts, alphabet)]
 
 
+def _scorer(options: DecodeOptions) -> Callable[[str], float]:
+    """The prior of a text the beam search adds to log P(text | image): α·log P_lm(text) + β·length."""
+    lm = options.lm if options.lm_weight else None
+    if lm is None:
+        return lambda text: options.length_bonus * len(text)
+    return lambda text: options.lm_weight * lm.score(text) + options.length_bonus * len(text)
+
+
+def _prefix_beam(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptions) -> list[tuple[str, float]]:
+    """CTC prefix beam search over one image's (T, C) log-probabilities → (text, score), best first.
+
+    Each beam is a text with the probability of all the alignments kept so far that end in a blank
+    (``pb``) or in its last character (``pnb``); a step extends every beam by every character at once
+    (one array over the beams and the alphabet), merges an extension that equals a beam into it, and
+    keeps the ``beam_width`` best. Characters the image gives less than ``prune_below`` at a step are
+    not tried there, so the many blank-dominated steps cost a multiplication and nothing more.
+    The character model enters per appended character (α·log P(c | the last characters) + β), and
+    the end of the name at the end; with α = β = 0 this is Keras' (TensorFlow's) beam search, as a
+    test holds. Probabilities rescaled every step, as in ``log_likelihood``.
+    """
+    y = np.exp(log_probs.astype(np.float64))
+    size = alphabet.size
+    lm = options.lm if options.lm_weight else None
+
+    def prior_row(text: str) -> np.ndarray:
+        """What appending each symbol to ``text`` adds to its score (index 0: ending the name)."""
+        row = np.full(size, options.length_bonus)
+        row[alphabet.blank] = 0.0
+        if lm is not None:
+            row += options.lm_weight * lm.log_probs(text)
+        return row
+
+    prefixes, rows = [""], [prior_row("")]
+    pb, pnb = np.ones(1), np.zeros(1)
+    last = np.zeros(1, np.int64)  # the last character's index; 0 (the blank's) for the empty text
+    prior = np.zeros(1)  # the prior of each beam's text so far
+    log_scale = 0.0
+    column = np.full(size, -1)
+    for yt in y:
+        total = pb + pnb
+        stay_b, stay_nb = total * yt[alphabet.blank], pnb * yt[last]
+        chars = np.flatnonzero(yt > options.prune_below)
+        chars = chars[chars != alphabet.blank]
+        if chars.size:
+            ext = np.where(last[:, None] == chars, pb[:, None], total[:, None]) * yt[chars]
+            column[:] = -1
+            column[chars] = np.arange(chars.size)
+            at = {p: k for k, p in enumerate(prefixes)}
+            for k, p in enumerate(prefixes):  # beam k is its parent's extension by its last character
+                parent = at.get(p[:-1]) if p else None
+                if parent is not None and column[last[k]] >= 0:
+                    stay_nb[k] += ext[parent, column[last[k]]]
+                    ext[parent, column[last[k]]] = 0.0
+            table = np.stack(rows)
+            with np.errstate(divide="ignore"):
+                scores = np.concatenate([np.log(stay_b + stay_nb) + prior,
+                                         (np.log(ext) + prior[:, None] + table[:, chars]).ravel()])
+            n = min(options.beam_width, int(np.isfinite(scores).sum()))
+            top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+            beams, (k, s) = len(prefixes), np.divmod(np.maximum(top - len(prefixes), 0), chars.size)
+            new = top >= beams
+            c = chars[s]
+            prefixes = [prefixes[kk] + alphabet.chars[cc - 1] if nw else prefixes[i]
+                        for i, kk, cc, nw in zip(top, k, c, new)]
+            rows = [prior_row(p) if nw else rows[i] for i, p, nw in zip(top, prefixes, new)]
+            pb = np.where(new, 0.0, stay_b[np.minimum(top, beams - 1)])
+            pnb = np.where(new, ext[k, s], stay_nb[np.minimum(top, beams - 1)])
+            prior = np.where(new, prior[k] + table[k, c], prior[np.minimum(top, beams - 1)])
+            last = np.where(new, c, last[np.minimum(top, beams - 1)])
+        else:
+            pb, pnb = stay_b, stay_nb
+        peak = (pb + pnb).max()
+        if peak > 0:
+            pb, pnb, log_scale = pb / peak, pnb / peak, log_scale + float(np.log(peak))
+    with np.errstate(divide="ignore"):
+        final = np.log(pb + pnb) + log_scale + prior + np.array([r[alphabet.blank] for r in rows])
+    order = np.argsort(-final, kind="stable")[:options.top_paths]
+    return [(prefixes[i], float(final[i])) for i in order]
+
+
+def _beam_ranked(log_probs: np.ndarray, alphabet: Alphabet,
+                 options: DecodeOptions) -> list[tuple[list[tuple[str, float]], int]]:
+    """Each image's beam texts as (text, log P(text | image)), most probable first, and the one chosen.
+
+    The beam's scores are re-computed exactly (``log_likelihood``), and the chosen text maximises
+    log P(text | image) + the prior (``_scorer``): with no prior, the most probable one.
+    """
+    found = [[text for text, _ in _prefix_beam(lp, alphabet, options)] for lp in log_probs]
+    prior = _scorer(options)
+    out = []
+    for ranked in _rank(log_probs, found, alphabet):
+        out.append((ranked, int(np.argmax([ll + prior(t) for t, ll in ranked]))))
+    return out
+
+
 def beam(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptions = DecodeOptions()) -> list[Decoded]:
-    """Beam search over labellings; the beam's texts are re-scored exactly and the best is kept."""
-    lengths = np.full((log_probs.shape[0],), log_probs.shape[1], np.int32)
-    paths, _ = keras.ops.ctc_decode(log_probs, lengths, strategy="beam_search",
-                                    beam_width=options.beam_width, top_paths=options.top_paths,
-                                    mask_index=alphabet.blank)
-    texts = _paths_to_texts(paths, alphabet)
-    return [_as_decoded(r) for r in _rank(log_probs, texts, alphabet)]
+    """Beam search over labellings, with the character model of names where the options give one."""
+    return [_as_decoded(ranked, choice) for ranked, choice in _beam_ranked(log_probs, alphabet, options)]
 
 
 def lexicon(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptions = DecodeOptions()) -> list[Decoded]:
-    """Beam search, then the nearest lexicon names, taken only where the image supports them.
+    """The beam search, then the nearest lexicon names, taken only where the image supports them.
 
     The lexicon holds only about two thirds of the names people write, so a name replaces the free
-    reading only when the model itself finds it nearly as probable (``lexicon_margin``).
+    reading only when the model itself finds it nearly as probable (``lexicon_margin``). Among the
+    near names, the count is a prior: log P(name | image) + γ·log count picks the candidate.
     """
     if not options.lexicon:
         raise ValueError("the lexicon decoder needs a lexicon (DecodeOptions.lexicon)")
-    free = beam(log_probs, alphabet, options)
+    free = _beam_ranked(log_probs, alphabet, options)
     names = list(options.lexicon)
     candidates = []
-    for d in free:
+    for ranked, choice in free:
         near: list[str] = []
-        for text, _ in d.alternatives[:2]:
+        for text in dict.fromkeys([ranked[choice][0], ranked[0][0]]):
             cutoff = max(1, int(len(text) * options.lexicon_max_edit_ratio))
             near += [m[0] for m in process.extract(text, names, scorer=Levenshtein.distance,
                                                    score_cutoff=cutoff, limit=10)]
         candidates.append(near)
-    scored = _rank(log_probs, candidates, alphabet)
     out = []
-    for d, names_ranked in zip(free, scored):
-        free_ranked = [(t, float(np.log(max(p, 1e-300)))) for t, p in d.alternatives]
-        if names_ranked and names_ranked[0][1] >= free_ranked[0][1] - options.lexicon_margin:
-            merged = sorted({**dict(free_ranked), **dict(names_ranked)}.items(), key=lambda ts: -ts[1])
-            chosen = [t for t, _ in merged].index(names_ranked[0][0])
-            out.append(_as_decoded(merged, chosen))
-        else:
-            out.append(d)
+    for (ranked, choice), names_ranked in zip(free, _rank(log_probs, candidates, alphabet)):
+        if names_ranked:
+            name, ll = max(names_ranked, key=lambda n: n[1] + options.prior_weight
+                           * np.log(options.lexicon[n[0]]))
+            if ll >= ranked[choice][1] - options.lexicon_margin:
+                merged = sorted({**dict(ranked), **dict(names_ranked)}.items(), key=lambda ts: -ts[1])
+                out.append(_as_decoded(merged, [t for t, _ in merged].index(name)))
+                continue
+        out.append(_as_decoded(ranked, choice))
     return out
 
 

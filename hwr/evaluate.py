@@ -20,12 +20,12 @@ from pathlib import Path
 
 from hwr import __version__, config
 from hwr.data import DataError, load_split
-from hwr.decode import DECODERS
+from hwr.decode import DECODERS, DecodeOptions
 from hwr.evaluation import REPORTS_DIR, NoImagesError, default_outputs, evaluate, record, resolve_selection
 from hwr.lexicon import LexiconError
 from hwr.metrics import per_character_errors
 from hwr.preprocess import ImageError
-from hwr.recognizer import ModelFileError, load_recognizer, metadata_path
+from hwr.recognizer import RUNTIMES, ModelFileError, load_recognizer, metadata_path
 
 
 def _rows(value: str) -> str:
@@ -47,6 +47,23 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
     return number
+
+
+#: the decoder settings ``--set`` can change (the lexicon and the n-gram model come from files)
+OPTION_NAMES = tuple(f for f in DecodeOptions.__dataclass_fields__ if f not in ("lexicon", "lm"))
+
+
+def decoder_option(value: str) -> tuple[str, float | int]:
+    """argparse type of ``--set``: NAME=NUMBER for a field of ``DecodeOptions``."""
+    name, _, number = value.partition("=")
+    name = name.strip()
+    if name not in OPTION_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown decoder setting {name!r}; choose from {', '.join(OPTION_NAMES)}")
+    kind = type(getattr(DecodeOptions(), name))
+    try:
+        return name, kind(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} takes a number ({kind.__name__}), got {number!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decoder", choices=sorted(DECODERS), default="greedy",
                         help="greedy: best path; beam: beam search; lexicon: beam search, then a "
                              "near name from the lexicon where the image supports it "
+                             "(default: %(default)s)")
+    parser.add_argument("--set", dest="options", type=decoder_option, action="append", default=[],
+                        metavar="NAME=VALUE",
+                        help="override one of the model's decoder settings, e.g. --set lm_weight=0 "
+                             f"(any of: {', '.join(OPTION_NAMES)}); repeat for more")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="auto: ONNX Runtime when NAME.onnx matches the .keras file, else Keras "
                              "(default: %(default)s)")
     parser.add_argument("--lexicon", type=Path, default=None,
                         help="name<TAB>count file for the lexicon decoder "
@@ -97,7 +121,10 @@ def _one_line(err: Exception) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (0 done, 1 bad input, 2 no usable image)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.record and args.options:
+        parser.error("--record stores the figures of the model's own decoder settings: leave out --set")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.lexicon is not None and not args.lexicon.is_file():
@@ -107,10 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not samples:
             raise NoImagesError(f"no usable image in {args.data_dir} for {selection} "
                                 f"({report.summary()}); try --rows all")
-        recognizer = load_recognizer(args.model, args.lexicon)
+        recognizer = load_recognizer(args.model, args.lexicon, args.runtime)
         if args.decoder == "lexicon" and not recognizer.lexicon:
             raise LexiconError("the lexicon decoder needs a lexicon file (--lexicon)")
-        table, scores = evaluate(recognizer, samples, args.decoder, args.batch_size, report=report)
+        options = dict(args.options)
+        table, scores = evaluate(recognizer, samples, args.decoder, args.batch_size, report=report,
+                                 options=options)
         if table.empty:
             raise NoImagesError(f"none of the {len(samples)} images of {selection} in "
                                 f"{args.data_dir} could be read ({report.summary()})")
@@ -127,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics = {
         "scores": scores.to_dict(),
         "decoder": args.decoder,
+        "decoder_options": {k: v for k, v in vars(recognizer.decode_options(**options)).items()
+                            if k not in ("lexicon", "lm")},
+        "runtime": recognizer.runtime,
         "model": str(args.model.resolve()),
         "data_dir": str(args.data_dir.resolve()),
         "split": args.split,
@@ -147,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot write the results: {_one_line(err)}", file=sys.stderr)
         return 1
 
-    print(f"model:            {args.model}  (decoder: {args.decoder})")
+    print(f"model:            {args.model}  (decoder: {args.decoder}, runtime: {recognizer.runtime})")
     print(f"data:             {args.data_dir}  ({selection})")
     print(f"rows:             {report.summary()}")
     print(f"images:           {scores.images}")

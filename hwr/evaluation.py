@@ -47,8 +47,11 @@ def _name(sample: Sample, index: int) -> str:
 
 def evaluate(recognizer: Recognizer, samples: Sequence[Sample], decoder: str = "greedy",
              batch_size: int = 64, progress: bool = True,
-             report: CleaningReport | None = None) -> tuple[pd.DataFrame, Scores]:
+             report: CleaningReport | None = None,
+             options: dict | None = None) -> tuple[pd.DataFrame, Scores]:
     """Read every sample and score it: (one row per image with ``COLUMNS``, corpus-level Scores).
+
+    ``options`` override the model's decoder settings (``DecodeOptions`` fields, e.g. ``lm_weight``).
 
     Images that cannot be read (absent, corrupt) are skipped with a warning; when ``report`` is
     given they are also counted in it under ``UNREADABLE_RULE``.
@@ -73,7 +76,7 @@ def evaluate(recognizer: Recognizer, samples: Sequence[Sample], decoder: str = "
                     skipped += 1
                     log.warning("skipped %s: %s", _name(sample, index), err)
             if images:
-                predictions = recognizer.read_arrays(np.stack(images), decoder, batch_size)
+                predictions = recognizer.read_arrays(np.stack(images), decoder, batch_size, **(options or {}))
                 for (index, sample), pred in zip(kept, predictions):
                     rows.append({"filename": _name(sample, index), "truth": sample.text,
                                  "prediction": pred.text, "confidence": pred.confidence,

@@ -220,8 +220,8 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     state_file = run_dir / "state.json"
     if not resume and state_file.exists():
         raise FileExistsError(f"{run_dir} holds a previous run: pass --resume, or another --out-dir")
-    init = load_recognizer(cfg.init_model) if cfg.init_model else None
-    warm = load_recognizer(cfg.warm_start) if cfg.warm_start else None  # a wrong path fails before the data
+    init = load_recognizer(cfg.init_model, runtime="keras") if cfg.init_model else None
+    warm = load_recognizer(cfg.warm_start, runtime="keras") if cfg.warm_start else None  # a wrong path fails before the data
     if init is not None:
         cfg = replace(cfg, spec=init.spec)  # the images must be prepared for the model being tuned
     run_dir.mkdir(parents=True, exist_ok=True)
