@@ -1,0 +1,103 @@
+"""Tune the decoders' priors on the development split and store them in the model's metadata.
+
+α (``lm_weight``) and β (``length_bonus``) of the beam search's character n-gram model first, then
+γ (``prior_weight``, the lexicon counts) and ``lexicon_margin`` of the lexicon decoder on top of
+the chosen α, β: each setting by its CER on VALIDATION_0901–1000 (word accuracy breaks ties; the
+simpler setting, listed first, wins a full tie). Never on 1001–1500, the reported evaluation set:
+the script refuses rows that overlap it. The model is run once; only decoding is repeated.
+
+    python scripts/tune_decoder.py                    # prints the grid, writes reports/tune_decoder.json
+    python scripts/tune_decoder.py --write            # and stores the choice in models/crnn.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from hwr import config  # noqa: E402
+from hwr.data import load_split  # noqa: E402
+from hwr.decode import decode  # noqa: E402
+from hwr.metrics import score  # noqa: E402
+from hwr.recognizer import load_recognizer, write_metadata  # noqa: E402
+
+log = logging.getLogger("tune_decoder")
+
+LM_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)
+LENGTH_BONUSES = (0.0, 0.5, 1.0, 2.0)
+PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
+MARGINS = (1.0, 2.3, 3.5, 5.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, default=config.DEFAULT_MODEL)
+    p.add_argument("--data-dir", type=Path, default=config.default_data_dir())
+    p.add_argument("--rows", default="901-1000", help="development rows of the validation split")
+    p.add_argument("--json", type=Path, default=config.ROOT / "reports" / "tune_decoder.json")
+    p.add_argument("--write", action="store_true", help="store the chosen settings in the model's metadata")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    first, last = (int(v) for v in args.rows.split("-"))
+    if first <= config.SAMPLE_EVAL_RANGE[1] and last >= config.SAMPLE_EVAL_RANGE[0]:
+        p.error(f"rows {args.rows} overlap the evaluation set {config.SAMPLE_EVAL_RANGE}: tune elsewhere")
+    samples, report = load_split(args.data_dir, f"validation:{args.rows}")
+    rec = load_recognizer(args.model)
+    trained_on = rec.metadata.get("training", {}).get("data", {}).get("real", {}).get("selection", "")
+    if trained_on:
+        log.warning("%s was trained on %s: if that holds rows %s, these settings are tuned on images "
+                    "it has seen", args.model.name, trained_on, args.rows)
+    truths = [s.text for s in samples]
+    lp = rec.log_probs(np.stack([rec.preprocess(s.image) for s in samples]))
+    log.info("%d development images (%s), runtime %s", len(samples), report.summary(), rec.runtime)
+
+    def run(decoder: str, **settings) -> dict:
+        start = time.perf_counter()
+        texts = [d.text for d in decode(lp, rec.alphabet, decoder, rec.decode_options(**settings))]
+        s = score(truths, texts)
+        row = {"decoder": decoder, **settings, "cer": s.cer, "word_accuracy": s.word_accuracy,
+               "ms_per_image": 1000 * (time.perf_counter() - start) / len(samples)}
+        print(json.dumps(row))
+        return row
+
+    def best(rows: list[dict]) -> dict:
+        return min(rows, key=lambda r: (round(r["cer"], 6), -r["word_accuracy"]))
+
+    base = {"lm_weight": 0.0, "length_bonus": 0.0, "prior_weight": 0.0}
+    greedy = run("greedy")
+    beam_rows = [run("beam", **{**base, "lm_weight": a, "length_bonus": b})
+                 for a, b in itertools.product(LM_WEIGHTS, LENGTH_BONUSES) if a or not b]
+    chosen_beam = best(beam_rows)
+    lm = {k: chosen_beam[k] for k in ("lm_weight", "length_bonus")}
+    lexicon_rows = [run("lexicon", **{**base, **lm, "prior_weight": g, "lexicon_margin": m})
+                    for g, m in itertools.product(PRIOR_WEIGHTS, MARGINS)]
+    chosen_lexicon = best(lexicon_rows)
+    chosen = {**lm, "prior_weight": chosen_lexicon["prior_weight"],
+              "lexicon_margin": chosen_lexicon["lexicon_margin"]}
+    result = {"model": str(args.model), "runtime": rec.runtime, "selection": f"validation:{args.rows}",
+              "images": len(samples), "command": " ".join(["python", "scripts/tune_decoder.py", *(argv or sys.argv[1:])]),
+              "chosen": chosen, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
+              "lexicon_without_priors": next(r for r in lexicon_rows if r["prior_weight"] == 0
+                                             and r["lexicon_margin"] == 2.3),
+              "lexicon": chosen_lexicon, "grid": beam_rows + lexicon_rows}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    print(f"chosen: {chosen}  (beam CER {chosen_beam['cer']:.2%}, lexicon CER {chosen_lexicon['cer']:.2%}; "
+          f"greedy {greedy['cer']:.2%}); grid in {args.json}")
+    if args.write:
+        rec.metadata["decoder_options"] = {**rec.metadata.get("decoder_options", {}), **chosen}
+        print(f"stored in {write_metadata(args.model, rec.metadata)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
