@@ -59,12 +59,13 @@ def write_metadata(model_path: Path | str, metadata: dict) -> Path:
     return path
 
 
-def save_model(model: keras.Model, path: Path | str, metadata: dict, overwrite: bool = False) -> Path:
+def save_model(model: keras.Model, path: Path | str, metadata: dict, overwrite: bool = False,
+               onnx: bool = True) -> Path:
     """Write ``path`` (.keras), its ONNX copy and its JSON metadata; refuses to replace a model silently.
 
-    The ONNX copy (``hwr.export``) needs TensorFlow and tf2onnx; on another backend, or if the export
-    fails, it is left out with a warning (``python -m hwr.export`` writes it later, under TensorFlow)
-    and readers use Keras.
+    The ONNX copy (``hwr.export``, 3-8 s) needs TensorFlow and tf2onnx; on another backend, or if the
+    export fails, it is left out with a warning (``python -m hwr.export`` writes it later, under
+    TensorFlow) and readers use Keras. ``onnx=False`` leaves it out: a file only Keras will read.
     """
     import keras
 
@@ -77,12 +78,12 @@ def save_model(model: keras.Model, path: Path | str, metadata: dict, overwrite: 
     model.save(path)
     meta = {"hwr_version": __version__, "keras_version": keras.__version__,
             "backend": keras.backend.backend(), **metadata}
-    if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tf2onnx"):
+    if onnx and keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tf2onnx"):
         try:
             meta["onnx"] = export_onnx(model, path)
         except ExportError as err:
             log.warning("%s; readers will use Keras", err)
-    else:
+    elif onnx:
         log.warning("no ONNX copy of %s (it needs TensorFlow and tf2onnx): run python -m hwr.export %s",
                     path, path)
     write_metadata(path, meta)
