@@ -155,8 +155,11 @@ def _prefix_beam(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptio
     keeps the ``beam_width`` best. Characters the image gives less than ``prune_below`` at a step are
     not tried there, so the many blank-dominated steps cost a multiplication and nothing more.
     The character model enters per appended character (α·log P(c | the last characters) + β), and
-    the end of the name at the end; with α = β = 0 this is Keras' (TensorFlow's) beam search, as a
-    test holds. Probabilities rescaled every step, as in ``log_likelihood``.
+    the end of the name at the end. With α = β = 0 this is the textbook prefix beam search (a test
+    holds them equal), and it reads the texts Keras' (TensorFlow's) beam search reads (a test) in
+    1.9 ms an image where Keras takes 4.5 ms (eager, TensorFlow; the busy 2-core machine), without
+    Keras. Probabilities rescaled every step, as in
+    ``log_likelihood``.
     """
     y = np.exp(log_probs.astype(np.float64))
     size = alphabet.size
@@ -195,8 +198,8 @@ def _prefix_beam(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptio
             with np.errstate(divide="ignore"):
                 scores = np.concatenate([np.log(stay_b + stay_nb) + prior,
                                          (np.log(ext) + prior[:, None] + table[:, chars]).ravel()])
-            n = min(options.beam_width, int(np.isfinite(scores).sum()))
-            top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+            n = max(1, min(options.beam_width, int(np.isfinite(scores).sum())))  # P = 0 is no beam
+            top = np.argpartition(-scores, n - 1)[:n]
             beams, (k, s) = len(prefixes), np.divmod(np.maximum(top - len(prefixes), 0), chars.size)
             new = top >= beams
             c = chars[s]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hwr.alphabet import Alphabet
-from hwr.decode import DECODERS, DecodeOptions, decode, log_likelihood
+from hwr.decode import DECODERS, DecodeOptions, _prefix_beam, decode, log_likelihood
+from hwr.lm import CharLM
 
 ALPHABET = Alphabet()
 BLANK = "_"  # stands for the CTC blank in the paths below (the hyphen is a real character)
@@ -170,3 +171,126 @@ def test_greedy_equals_keras_ctc_decode():
     paths, _ = keras.ops.ctc_decode(lp, np.full(8, 64), strategy="greedy", mask_index=alphabet.blank)
     expected = [alphabet.decode(p) for p in keras.ops.convert_to_numpy(paths)[0]]
     assert [d.text for d in decode(lp, alphabet, "greedy")] == expected
+
+
+NAMES = ["MARTIN", "ANNA", "JEAN-PIERRE", "LEA", "O'BRIEN", "BERNADETTE", "ZOE", "MARIE CLAIRE", "LL"]
+
+
+def model_like(rng: np.random.Generator, count: int, steps: int = 64) -> np.ndarray:
+    """Log-probabilities (count, steps, C) shaped like the CRNN's: mostly blank, each letter of a name
+    over a step or three, every step unsure between its class and a second one, the rest spread."""
+    out = np.empty((count, steps, ALPHABET.size))
+    for i in range(count):
+        name = ALPHABET.encode(NAMES[i % len(NAMES)])
+        path = [ALPHABET.blank] * rng.integers(1, 6)
+        for code in name:
+            path += [code] * rng.integers(1, 4) + [ALPHABET.blank] * rng.integers(1, 3)
+        path = (path + [ALPHABET.blank] * steps)[:steps]
+        for t, cls in enumerate(path):
+            row = rng.dirichlet(np.full(ALPHABET.size, 0.3)) * rng.uniform(0.001, 0.05)
+            doubt = rng.uniform(0.0, 0.4)
+            row[cls] += (1 - row.sum()) * (1 - doubt)
+            row[rng.integers(0, ALPHABET.size)] += 1 - row.sum()
+            out[i, t] = row
+    return np.log(out).astype(np.float32)
+
+
+def textbook_beam(log_probs: np.ndarray, width: int) -> list[tuple[str, float]]:
+    """The CTC prefix beam search as textbooks write it, one prefix at a time in dicts (slow)."""
+    y = np.exp(log_probs.astype(np.float64))
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}
+    for yt in y:
+        grown: dict[tuple[int, ...], list[float]] = {}
+        for prefix, (pb, pnb) in beams.items():
+            grown.setdefault(prefix, [0.0, 0.0])[0] += (pb + pnb) * yt[ALPHABET.blank]
+            if prefix:
+                grown[prefix][1] += pnb * yt[prefix[-1]]
+            for c in range(1, ALPHABET.size):
+                before = pb if prefix and prefix[-1] == c else pb + pnb
+                grown.setdefault(prefix + (c,), [0.0, 0.0])[1] += before * yt[c]
+        beams = dict(sorted(grown.items(), key=lambda kv: -sum(kv[1]))[:width])
+    return sorted(((ALPHABET.decode(p), float(np.log(sum(v)))) for p, v in beams.items()), key=lambda ts: -ts[1])
+
+
+def test_beam_search_is_the_textbook_prefix_beam_search():
+    lp = model_like(np.random.default_rng(6), 3, steps=24)
+    for x in lp:
+        found = _prefix_beam(x, ALPHABET, DecodeOptions(beam_width=8, top_paths=8, prune_below=0.0))
+        expected = textbook_beam(x, 8)
+        assert [t for t, _ in found] == [t for t, _ in expected]
+        np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], rtol=1e-12)
+
+
+def test_beam_equals_keras_ctc_decode():
+    """With no character model, the NumPy beam search reads what Keras' (TensorFlow's) does: at a wide
+    beam the same five texts, at the default width the same best text. TensorFlow's scores can be
+    higher than ours (never above the texts' exact probability): at the same width its search keeps
+    some alignments that the textbook prefix beam search drops."""
+    keras = pytest.importorskip("keras")
+    lp = model_like(np.random.default_rng(4), 12)
+    lengths = np.full(len(lp), lp.shape[1])
+    for width in (64, DecodeOptions().beam_width):
+        paths, scores = keras.ops.ctc_decode(lp, lengths, strategy="beam_search", beam_width=width,
+                                             top_paths=5, mask_index=ALPHABET.blank)
+        paths, scores = keras.ops.convert_to_numpy(paths), keras.ops.convert_to_numpy(scores)
+        options = DecodeOptions(beam_width=width, top_paths=5, prune_below=0.0)
+        for b, found in enumerate(_prefix_beam(x, ALPHABET, options) for x in lp):
+            expected = [ALPHABET.decode(paths[k, b]) for k in range(5)]
+            assert found[0][0] == expected[0]
+            if width == 64:
+                assert [t for t, _ in found] == expected
+            exact = log_likelihood(lp[[b] * 5], [t for t, _ in found], ALPHABET)
+            assert all(s <= e + 1e-9 for (_, s), e in zip(found, exact))
+            assert found[0][1] <= scores[b, 0] + 1e-3
+
+
+def test_pruning_unlikely_characters_keeps_the_readings():
+    lp = model_like(np.random.default_rng(5), 18)
+    exhaustive = decode(lp, ALPHABET, "beam", DecodeOptions(prune_below=0.0))
+    assert [d.text for d in decode(lp, ALPHABET, "beam")] == [d.text for d in exhaustive]
+
+
+def _martineau(p_i: float) -> np.ndarray:
+    """MARTINEAU where the I's step is unsure between I and L (I with probability ``p_i``)."""
+    return path_matrix("_MART_I_NEAU_", steps={6: {"I": p_i, "L": 0.9 - p_i}})
+
+
+NAME_COUNTS = {"MARTIN": 120, "MARTINE": 8, "MARTINEZ": 30, "ANNA": 50, "MARIE": 40, "CATHERINE": 9,
+               "JEAN": 80, "ANTOINE": 25, "AURELIE": 12, "BEAU": 3, "MOREAU": 40, "RENEAU": 2}
+
+
+def test_character_model_reads_a_name_outside_the_lexicon():
+    """MARTINEAU is no lexicon name, but 'TINE' and 'EAU' are common in names: the n-gram model takes
+    the I the image half supports, and leaves it where the image rules it out."""
+    lm = CharLM(NAME_COUNTS)
+    assert "MARTINEAU" not in NAME_COUNTS
+    plain, with_lm = DecodeOptions(), DecodeOptions(lm=lm, lm_weight=0.2)
+    assert decode(_martineau(0.4), ALPHABET, "beam", plain)[0].text == "MARTLNEAU"
+    out = decode(_martineau(0.4), ALPHABET, "beam", with_lm)[0]
+    assert out.text == "MARTINEAU"
+    assert out.confidence == pytest.approx(float(np.exp(log_likelihood(_martineau(0.4), ["MARTINEAU"],
+                                                                      ALPHABET)[0])), rel=1e-4)
+    assert decode(_martineau(0.005), ALPHABET, "beam", with_lm)[0].text == "MARTLNEAU"
+    # a weight of 0 turns the model off entirely
+    zero = DecodeOptions(lm=lm, lm_weight=0.0)
+    assert decode(_martineau(0.4), ALPHABET, "beam", zero)[0].text == "MARTLNEAU"
+
+
+def test_length_bonus_counters_the_character_models_preference_for_short_texts():
+    lm = CharLM(NAME_COUNTS)
+    lp = path_matrix("_A_N_N_A_S_", p=0.99, steps={9: {"S": 0.5, BLANK: 0.4}})
+    short = decode(lp, ALPHABET, "beam", DecodeOptions(lm=lm, lm_weight=0.2))[0].text
+    longer = decode(lp, ALPHABET, "beam", DecodeOptions(lm=lm, lm_weight=0.2, length_bonus=6.0))[0].text
+    assert (short, longer) == ("ANNA", "ANNAS")
+
+
+def test_lexicon_count_prior_picks_among_names_the_image_supports_alike():
+    counts = {"MARIE": 400, "MARIA": 2}
+    lp = path_matrix("_MARI_A_", steps={6: {"A": 0.47, "E": 0.43}})
+    assert decode(lp, ALPHABET, "lexicon", DecodeOptions(lexicon=counts))[0].text == "MARIA"
+    out = decode(lp, ALPHABET, "lexicon", DecodeOptions(lexicon=counts, prior_weight=1.0))[0]
+    assert out.text == "MARIE"
+    assert dict(out.alternatives)["MARIA"] > out.confidence  # the image alone preferred MARIA
+    # the prior never takes a name the image does not support
+    strong = path_matrix("_MARI_A_", steps={6: {"A": 0.89, "E": 0.001}})
+    assert decode(strong, ALPHABET, "lexicon", DecodeOptions(lexicon=counts, prior_weight=1.0))[0].text == "MARIA"
