@@ -235,6 +235,7 @@ def _onnx_session(path: Path, metadata: dict) -> onnxruntime.InferenceSession:
     Raises ModelFileError naming both files when the copy is absent, unreadable or out of step.
     """
     import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as errors
 
     target = onnx_path(path)
     if not target.is_file():
@@ -255,9 +256,12 @@ def _onnx_session(path: Path, metadata: dict) -> onnxruntime.InferenceSession:
     options.intra_op_num_threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                        else os.cpu_count() or 1)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # ONNX Runtime's own errors derive from Exception only
+    unreadable = (errors.Fail, errors.InvalidProtobuf, errors.InvalidGraph, errors.InvalidArgument,
+                  errors.NoSuchFile, errors.NotImplemented, errors.RuntimeException, RuntimeError, OSError)
     try:
         session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
-    except (RuntimeError, ValueError, OSError) as err:  # onnxruntime's errors derive from RuntimeError
+    except unreadable as err:
         raise ModelFileError(f"cannot read {target} ({' '.join(str(err).split())[:200]}): "
                              f"{_export_hint(path)}") from err
     stamped = session.get_modelmeta().custom_metadata_map.get(HASH_KEY)
