@@ -203,3 +203,26 @@ def test_evaluate_with_nothing_to_read(recognizer):
     table, scores = evaluate(recognizer, [], progress=False)
     assert table.empty and list(table.columns) == COLUMNS
     assert scores.images == 0
+
+
+def test_decoder_settings_and_runtime_from_the_command_line(bundled_data, tiny_model_path, tmp_path, capsys):
+    out = tmp_path / "m.json"
+    code, stdout, _ = run(["--data-dir", bundled_data, "--rows", "1001-1004", "--model", tiny_model_path,
+                           "--decoder", "beam", "--set", "beam_width=4", "--set", "lm_weight=0.3",
+                           "--runtime", "keras", "--json", out, "--csv", tmp_path / "m.csv"], capsys)
+    assert code == 0 and "runtime: keras" in stdout
+    written = json.loads(out.read_text())
+    assert written["runtime"] == "keras"
+    assert written["decoder_options"]["beam_width"] == 4 and written["decoder_options"]["lm_weight"] == 0.3
+    code, stdout, _ = run(["--data-dir", bundled_data, "--rows", "1001-1004", "--model", tiny_model_path,
+                           "--json", out, "--csv", tmp_path / "m.csv"], capsys)
+    assert code == 0 and json.loads(out.read_text())["runtime"] == "onnx"
+
+
+@pytest.mark.parametrize("args, message", [(["--set", "beam=3"], "unknown decoder setting"),
+                                           (["--set", "beam_width=wide"], "takes a number"),
+                                           (["--set", "lm_weight=0", "--record"], "--record")])
+def test_bad_decoder_settings_are_usage_errors(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

@@ -103,7 +103,7 @@ def test_save_load_round_trip(tmp_path, tiny_spec, sample_image):
     keras.utils.set_random_seed(1)
     model = build_model(tiny_spec)
     path = save_model(model, tmp_path / "tiny.keras", _metadata(tiny_spec))
-    recognizer = load_recognizer(path)
+    recognizer = load_recognizer(path, runtime="keras")  # the ONNX copy: tests/test_onnx.py
     assert recognizer.alphabet == Alphabet()
     assert recognizer.spec == tiny_spec
     assert recognizer.path == path

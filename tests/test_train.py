@@ -40,7 +40,7 @@ def test_train_writes_model_metadata_history_and_report(tiny_run):
     assert len(predictions) == 8 and set(predictions.columns) >= {"filename", "truth", "prediction", "cer"}
     assert (out / "crnn_curves.png").stat().st_size > 1000
     assert "word accuracy" in (out / "crnn_report.md").read_text()
-    for suffix in (".keras", ".json", "_report.md", "_history.csv", "_predictions.csv"):
+    for suffix in (".keras", ".json", ".onnx", "_report.md", "_history.csv", "_predictions.csv"):
         assert (out / "export" / f"m{suffix}").is_file()
 
 
