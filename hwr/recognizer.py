@@ -250,9 +250,9 @@ def _onnx_session(path: Path, metadata: dict) -> onnxruntime.InferenceSession:
     options = ort.SessionOptions()
     options.log_severity_level = 3  # warnings about unused initialisers are the exporter's noise
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # one thread per usable core (at most 4: one image gains nothing beyond), and no spinning: a
-    # server shares its cores, and waiting threads that spin take them from the work. On the busy
-    # 2-core machine: one image 5.1 ms (p90 9.4) against 5.3 (p90 22) spinning, 9-13 ms by default
+    # one thread per usable core (at most 4), and no spinning: a server shares its cores, and
+    # waiting threads that spin take them from the work (one comparison on the busy 2-core machine:
+    # p90 of one image 9 ms without spinning, 22 ms with it)
     options.intra_op_num_threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                        else os.cpu_count() or 1)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
