@@ -196,13 +196,16 @@ class Recognizer:
                                                           np.float32)
 
     def decode_options(self, **overrides) -> DecodeOptions:
-        """The model's tuned decoder settings (metadata ``decoder_options``), then ``overrides``."""
-        settings = {**self.metadata.get("decoder_options", {}), **overrides}
-        unknown = set(settings) - set(DecodeOptions.__dataclass_fields__) - {"lexicon", "lm"}
+        """The model's tuned decoder settings (metadata ``decoder_options``), then ``overrides``.
+
+        The lexicon and, where the character model has a weight, the n-gram model of its names come
+        with them."""
+        settings = {"lexicon": self.lexicon, **self.metadata.get("decoder_options", {}), **overrides}
+        unknown = set(settings) - set(DecodeOptions.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown decoder options {sorted(unknown)}; "
                              f"choose from {sorted(DecodeOptions.__dataclass_fields__)}")
-        opts = DecodeOptions(lexicon=self.lexicon, **settings)
+        opts = DecodeOptions(**settings)
         if opts.lm_weight and opts.lm is None:
             opts.lm = self.char_lm
         return opts

@@ -4,7 +4,8 @@
 γ (``prior_weight``, the lexicon counts) and ``lexicon_margin`` of the lexicon decoder on top of
 the chosen α, β: each setting by its CER on VALIDATION_0901–1000 (word accuracy breaks ties; the
 simpler setting, listed first, wins a full tie). Never on 1001–1500, the reported evaluation set:
-the script refuses rows that overlap it. The model is run once; only decoding is repeated.
+the script refuses rows that overlap it. The model is run once; only decoding is repeated. It also
+prints the character model's perplexity on the development names for each n-gram order.
 
     python scripts/tune_decoder.py                    # prints the grid, writes reports/tune_decoder.json
     python scripts/tune_decoder.py --write            # and stores the choice in models/crnn.json
@@ -27,6 +28,7 @@ import numpy as np  # noqa: E402
 from hwr import config  # noqa: E402
 from hwr.data import load_split  # noqa: E402
 from hwr.decode import decode  # noqa: E402
+from hwr.lm import CharLM  # noqa: E402
 from hwr.metrics import score  # noqa: E402
 from hwr.recognizer import load_recognizer, write_metadata  # noqa: E402
 
@@ -36,6 +38,7 @@ LM_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)
 LENGTH_BONUSES = (0.0, 0.5, 1.0, 2.0)
 PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 MARGINS = (1.0, 2.3, 3.5, 5.0)
+ORDERS = (3, 4, 5, 6)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     def best(rows: list[dict]) -> dict:
         return min(rows, key=lambda r: (round(r["cer"], 6), -r["word_accuracy"]))
 
+    # the n-gram order (hwr.lm.DEFAULT_ORDER): per-symbol perplexity of the development names
+    perplexity = {order: CharLM(rec.lexicon, rec.alphabet, order).perplexity(
+        [t for t in truths if not rec.alphabet.unknown(t)]) for order in ORDERS}
+    print(json.dumps({"perplexity_by_order": perplexity}))
     base = {"lm_weight": 0.0, "length_bonus": 0.0, "prior_weight": 0.0}
     greedy = run("greedy")
     beam_rows = [run("beam", **{**base, "lm_weight": a, "length_bonus": b})
@@ -85,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
               "lexicon_margin": chosen_lexicon["lexicon_margin"]}
     result = {"model": str(args.model), "runtime": rec.runtime, "selection": f"validation:{args.rows}",
               "images": len(samples), "command": " ".join(["python", "scripts/tune_decoder.py", *(argv or sys.argv[1:])]),
-              "chosen": chosen, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
+              "chosen": chosen, "perplexity_by_order": perplexity, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
               "lexicon_without_priors": next(r for r in lexicon_rows if r["prior_weight"] == 0
                                              and r["lexicon_margin"] == 2.3),
               "lexicon": chosen_lexicon, "grid": beam_rows + lexicon_rows}
