@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 #: pads the context at the start of a name (not a character of the alphabet)
 BEGIN = "\x02"
 #: order 6 lowers the perplexity of the development names by 1% over 5 (6.48 against 6.53; printed by
-#: scripts/tune_decoder.py) and takes twice as long to count; 4 is 13% worse (7.39)
+#: scripts/tune_decoder.py) and has more contexts to count and keep; 4 is 13% worse (7.39)
 DEFAULT_ORDER = 5
 
 
