@@ -104,7 +104,7 @@ def export_onnx(model: keras.Model, keras_file: Path | str) -> dict:
         raise ExportError(f"cannot export {keras_file} to ONNX: {type(err).__name__}: {err}") from err
     seconds = time.perf_counter() - start
     log.info("wrote %s in %.1f s", target, seconds)
-    return {"file": target.name, HASH_KEY: sha, "opset": int(proto.opset_import[0].version),
+    return {HASH_KEY: sha, "opset": int(proto.opset_import[0].version),
             "export_seconds": round(seconds, 1), "layers": layer_rows(model),
             "parameter_counts": list(parameter_counts(model))}
 
