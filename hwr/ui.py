@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from hwr import config, metrics
 from hwr.alphabet import Alphabet
@@ -168,8 +169,27 @@ def _wait(loading: Future, path: Path) -> Recognizer:
     st.stop()
 
 
+def _use_app_navigation() -> None:
+    """Put app.py's ``st.navigation`` in force in this process, once, with one rerun.
+
+    Streamlit runs an app beside a ``pages/`` folder as a legacy multipage app until some run has
+    called ``st.navigation``: a fresh server's first request for ``/Upload`` ran
+    ``pages/2_Upload.py`` alone, with the automatic menu ("app", no icons), and kept doing so on
+    each rerun until someone opened the home page. Streamlit keeps that state in one flag, which
+    ``st.navigation`` itself clears; clearing it here and rerunning runs app.py on the same page
+    (a page's id is its URL path in both modes).
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def model_card() -> ModelCard:
-    """The model's card now (its loading started); when even its metadata is unusable, the error."""
+    """The model's card now (its loading started); when even its metadata is unusable, the error.
+
+    Every page calls it first, so it is also where a page run without app.py hands over to it.
+    """
+    _use_app_navigation()
     path = model_path()
     loading = start_loading()
     meta_file = metadata_path(path)
