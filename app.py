@@ -12,5 +12,4 @@ from hwr import ui
 
 st.set_page_config(page_title="hwr · handwritten names", page_icon=":material/draw:", layout="wide")
 ui.start_loading()
-st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
-               for i, (path, title, icon, _) in enumerate(ui.PAGES)]).run()
+ui.navigation().run()

@@ -169,19 +169,23 @@ def _wait(loading: Future, path: Path) -> Recognizer:
     st.stop()
 
 
+def navigation():
+    """The app's menu: one ``st.Page`` per entry of ``PAGES``, Home the default; app.py runs its pick."""
+    return st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
+                          for i, (path, title, icon, _) in enumerate(PAGES)])
+
+
 def _use_app_navigation() -> None:
-    """Put app.py's ``st.navigation`` in force in this process, once, with one rerun.
+    """Show app.py's menu on a page that Streamlit ran without app.py.
 
     Streamlit runs an app beside a ``pages/`` folder as a legacy multipage app until some run has
     called ``st.navigation``: a fresh server's first request for ``/Upload`` ran
-    ``pages/2_Upload.py`` alone, with the automatic menu ("app", no icons), and kept doing so on
-    each rerun until someone opened the home page. Streamlit keeps that state in one flag, which
-    ``st.navigation`` itself clears; clearing it here and rerunning runs app.py on the same page
-    (a page's id is its URL path in both modes).
+    ``pages/2_Upload.py`` alone, under the automatic menu ("app", no icons), and kept doing so on
+    each rerun until someone opened the home page. Declaring the menu here (the page itself is
+    already running) replaces that menu and ends the legacy mode for the whole process.
     """
     if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+        navigation()
 
 
 def model_card() -> ModelCard:
