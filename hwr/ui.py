@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +49,7 @@ DECODER_HELP = ("**greedy**: the most probable character at each step, the faste
 PREVIEW_MAX_PIXELS = 25_000_000
 CHUNK = 64
 #: Seconds between two looks at a model that is still loading.
-POLL_S = 1.0
+POLL_S = 0.25
 
 
 # ---------------------------------------------------------------- the pages
@@ -209,27 +209,13 @@ def model_card() -> ModelCard:
     return ModelCard(path, meta, alphabet, config.default_lexicon().is_file(), loading)
 
 
-def when_ready(card: ModelCard, draw: Callable[[Recognizer], None] | None = None) -> None:
-    """Draw the part of a page that needs the model once it is there; never wait for it here.
-
-    While the model loads, a note stands in its place and checks every ``POLL_S`` seconds (a
-    fragment, so only the note reruns); when the load is over, one run of the whole page draws the
-    part, or the loader's message, and the checking stops. With ``draw=None`` the note alone.
-    """
-    if card.ready:
-        rec = card.recognizer()  # the loader's message and the page's end when the load failed
-        if draw is not None:
-            draw(rec)
-        return
-
-    @st.fragment(run_every=POLL_S)
-    def note() -> None:
-        if card.ready:
-            st.rerun()
+def loading_note(card: ModelCard) -> None:
+    """A line under a page that has nothing to read yet: the model is loading, or could not be."""
+    if not card.ready:
         st.caption("The model is loading in the background (the first start of the app only); "
-                   "it is used as soon as it is ready.")
-
-    note()
+                   "what you give it is read as soon as it is ready.")
+    elif card.loading.exception() is not None:
+        card.recognizer()  # the loader's message, and the page's end
 
 
 def model_key(rec: Recognizer) -> str:

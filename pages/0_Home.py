@@ -3,7 +3,6 @@
 import streamlit as st
 
 from hwr import ui
-from hwr.recognizer import Recognizer
 
 st.title("Reading handwritten names")
 st.markdown(
@@ -35,16 +34,7 @@ else:
     st.caption(f"With the **{decoder}** decoder, on evaluation images{where} the model never trained on. "
                "Every decoder is compared on the Model page.")
 
-
-def about(rec: Recognizer) -> None:
-    spec = rec.spec
-    st.markdown(
-        f"**The model** reads a {spec.height} × {spec.width} gray image in {spec.timesteps} timesteps "
-        f"over {len(rec.alphabet.chars)} characters (`{rec.alphabet.chars}`) plus the CTC blank; "
-        f"{sum(rec.parameter_counts):,} parameters, file `{card.path.name}`.")
-
-
-ui.when_ready(card, about)  # its make-up comes from the model itself
+about = st.empty()  # the model's make-up comes from the model itself: filled once it has loaded
 training = ui.training_record(card)
 if training:
     with st.expander("How it was trained"):
@@ -55,3 +45,10 @@ for path, title, icon, what in ui.PAGES[1:]:
     link, text = st.columns([1, 4])
     link.page_link(path, label=title, icon=icon)
     text.markdown(what)
+
+rec = card.recognizer()  # the links above are already on the screen while this waits
+spec = rec.spec
+about.markdown(
+    f"**The model** reads a {spec.height} × {spec.width} gray image in {spec.timesteps} timesteps "
+    f"over {len(rec.alphabet.chars)} characters (`{rec.alphabet.chars}`) plus the CTC blank; "
+    f"{sum(rec.parameter_counts):,} parameters, file `{card.path.name}`.")

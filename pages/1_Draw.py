@@ -40,7 +40,7 @@ except ImageError as err:
     st.stop()
 if x is None:
     st.info("The canvas is empty: write a name above to see it read.", icon=":material/draw:")
-    ui.when_ready(card)
+    ui.loading_note(card)
     st.stop()
 
 rec = card.recognizer()

@@ -28,7 +28,7 @@ if photo is not None:
     sources.append((PHOTO_NAME, photo.getvalue()))
 if not sources:
     st.info("Choose one or more PNG or JPEG images to read, or take a photo.", icon=":material/upload_file:")
-    ui.when_ready(card)
+    ui.loading_note(card)
     st.stop()
 
 rec = card.recognizer()

@@ -9,7 +9,6 @@ from hwr.data import DataError
 from hwr.folders import SAMPLE_NAME
 from hwr.metrics import score
 from hwr.plots import SPACE_LABEL
-from hwr.recognizer import Recognizer
 
 PAGE_SIZE = 20
 
@@ -84,11 +83,7 @@ chosen = st.selectbox("Row", list(labels), format_func=labels.get, key="errors_r
 truth = rows.loc[rows["filename"] == chosen, "truth"].iloc[0]
 st.image(str(folder / chosen), caption=f"{chosen} as scanned; the label says {truth}")
 
-
-def closer(rec: Recognizer) -> None:
-    pred = ui.read_file(rec, folder / chosen, decoder)
-    if pred is not None:
-        ui.show_prediction(rec, pred)
-
-
-ui.when_ready(card, closer)
+rec = card.recognizer()  # the table and filters above are already on the screen while this waits
+pred = ui.read_file(rec, folder / chosen, decoder)
+if pred is not None:
+    ui.show_prediction(rec, pred)

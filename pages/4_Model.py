@@ -4,7 +4,6 @@ import streamlit as st
 
 from hwr import ui
 from hwr.plots import char_errors_figure, curves_figure
-from hwr.recognizer import Recognizer
 
 st.title("The model")
 card = ui.model_card()
@@ -54,13 +53,9 @@ if report:
     with st.expander(f"Training report ({report.name})"):
         st.markdown(ui.report_markdown(report))
 
-
-def layers(rec: Recognizer) -> None:
+with layers_col:  # the layers come from the model itself: the part of the page that waits for it
+    rec = card.recognizer()
     st.dataframe(ui.layer_table(rec), hide_index=True, height=420)
     trainable, frozen = rec.parameter_counts
     st.caption(f"{trainable + frozen:,} parameters: {trainable:,} trainable, {frozen:,} non-trainable "
                f"(batch-normalisation statistics); read with {getattr(rec, 'runtime', 'keras')}.")
-
-
-with layers_col:  # the layers come from the model itself: the one part of the page that needs it
-    ui.when_ready(card, layers)

@@ -154,12 +154,14 @@ def test_a_fresh_servers_first_request_for_a_page_gets_the_apps_menu(browser, mo
     """Streamlit runs an app with a pages/ folder as a legacy one until st.navigation has run once.
 
     ``ui._use_app_navigation`` hands such a run over to app.py: the menu is app.py's afterwards.
+    The page shows its table before the model has loaded, and its detail view once it has.
     """
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     with AppServer(model_path) as srv:
         srv.wait_healthy()
         page = context.new_page()
-        open_page(page, srv, "Errors", "Where the model goes wrong")
+        open_page(page, srv, "Errors", "rows match")  # the table, from the model's metadata and files
+        page.get_by_text("Top readings").first.wait_for(timeout=RESULT_S * 1000)  # then the model's reading
         settle(page)  # Streamlit's automatic menu may show for a moment, until the page declares its own
         nav = page.locator('[data-testid="stSidebarNav"]')
         labels = [t.split()[-1] for t in nav.locator("a").all_inner_texts()]  # after the icon's ligature
