@@ -176,16 +176,19 @@ def navigation():
 
 
 def _use_app_navigation() -> None:
-    """Show app.py's menu on a page that Streamlit ran without app.py.
+    """Run app.py, with its menu, in place of a page that Streamlit ran without it (once a process).
 
     Streamlit runs an app beside a ``pages/`` folder as a legacy multipage app until some run has
     called ``st.navigation``: a fresh server's first request for ``/Upload`` ran
     ``pages/2_Upload.py`` alone, under the automatic menu ("app", no icons), and kept doing so on
-    each rerun until someone opened the home page. Declaring the menu here (the page itself is
-    already running) replaces that menu and ends the legacy mode for the whole process.
+    each rerun until someone opened the home page. Streamlit keeps that mode in one flag, which
+    ``st.navigation`` clears; clearing it here and rerunning runs app.py on the same page (a page's
+    id is its URL path in both modes). Declaring the menu from the page instead lost the uploads
+    made on it. A button's click is lost in that rerun, so buttons act through callbacks.
     """
     if PagesManager.uses_pages_directory:
-        navigation()
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def model_card() -> ModelCard:

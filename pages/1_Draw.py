@@ -22,9 +22,14 @@ controls = st.columns([1, 1, 1], vertical_alignment="bottom")
 stroke = controls[0].slider("Stroke width", 2, 30, 8, key="draw_stroke")
 with controls[1]:
     decoder = ui.decoder_select(card, key="draw_decoder")
-if controls[2].button("Clear the canvas", key="draw_clear", icon=":material/ink_eraser:"):
+
+
+def clear() -> None:
     st.session_state["draw_canvas_version"] += 1  # a new key is a new, empty canvas
     st.session_state.pop(OVERRIDE, None)
+
+
+controls[2].button("Clear the canvas", key="draw_clear", icon=":material/ink_eraser:", on_click=clear)
 st.write("")  # room for the canvas' own toolbar, which floats above its top right corner
 
 canvas = st_canvas(stroke_width=stroke, stroke_color="#000000", background_color="#FFFFFF",
