@@ -120,7 +120,7 @@ class ModelCard:
     """What the pages know at once, from the metadata, while the recognizer loads in the background.
 
     It has ``path`` and ``metadata`` as a ``Recognizer`` has, so the metadata helpers below take
-    either; ``recognizer()`` waits for the model only when there is something to read.
+    either; pages call ``recognizer()``, which waits for the model, only where they need the model.
     """
 
     path: Path
@@ -151,6 +151,7 @@ def model_problem(err: ModelFileError, path: Path) -> str:
 
 
 def _wait(loading: Future, path: Path) -> Recognizer:
+    """The loaded recognizer, waiting for it under a spinner; or the loader's message and the page's end."""
     if not loading.done():
         note = st.empty()
         with st.spinner("Loading the model (the first start of the app only)…"):
