@@ -11,23 +11,30 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from hwr import config, metrics
+from hwr.alphabet import Alphabet
 from hwr.data import DataError, Sample, default_selections, image_dir, load_split, parse_selection
 from hwr.decode import DECODERS, decode
 from hwr.evaluation import COLUMNS, evaluate
+from hwr.folders import FOLDERS_ENV, FolderError, allowed_folders, hide_paths, hide_paths_in
 from hwr.plots import ctc_figure
-from hwr.preprocess import ImageError, has_ink, to_uint8
-from hwr.recognizer import ModelFileError, Prediction, Recognizer, load_recognizer
+from hwr.preprocess import ImageError, has_ink, preprocess, to_uint8
+from hwr.recognizer import ModelFileError, Prediction, Recognizer, load_recognizer, metadata_path
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +48,28 @@ DECODER_HELP = ("**greedy**: the most probable character at each step, the faste
 #: Originals above this many pixels are not previewed (the model still reads them).
 PREVIEW_MAX_PIXELS = 25_000_000
 CHUNK = 64
+#: Seconds between two looks at a model that is still loading.
+POLL_S = 0.25
 
 
-# ---------------------------------------------------------------- the model, loaded once
-def page_setup(title: str, icon: str) -> None:
-    st.set_page_config(page_title=f"{title} · hwr", page_icon=icon, layout="wide")
+# ---------------------------------------------------------------- the pages
+#: (file, title, icon, what it is for): app.py's navigation and Home's links, in menu order.
+PAGES = [
+    ("pages/0_Home.py", "Home", ":material/home:", "what the model is and how well it reads"),
+    ("pages/1_Draw.py", "Draw", ":material/draw:",
+     "write a name with the mouse, a pen or a finger and watch it read"),
+    ("pages/2_Upload.py", "Upload", ":material/upload_file:",
+     "read your own scans or photos, one or many, or take a photo, and download a CSV"),
+    ("pages/3_Errors.py", "Errors", ":material/manage_search:",
+     "browse the mistakes on the evaluation set, filter and inspect them"),
+    ("pages/4_Model.py", "Model", ":material/memory:",
+     "architecture, training curves, metrics per decoder and per character"),
+]
+
+
+# ---------------------------------------------------------------- the model, loaded in the background
+#: The one thread that loads models, so every page draws its widgets while the model loads.
+LOADER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hwr-model-loader")
 
 
 def model_path() -> Path:
@@ -58,26 +82,144 @@ def _stamp(path: Path) -> float:
     return path.stat().st_mtime if path.is_file() else 0.0
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _load(path: str, stamp: float) -> Recognizer:
+def _load(path: str) -> Recognizer:
+    """Runs on the loader thread: the model, its first compiled calls traced before any reading."""
     rec = load_recognizer(path)
-    # trace the compiled graph for one image and for a batch now, not at the first drawing
     blank = np.ones((2, rec.spec.height, rec.spec.width), np.float32)
     rec.read_arrays(blank[:1])
     rec.log_probs(blank)
+    log.info("model %s ready", Path(path).name)
     return rec
 
 
-def recognizer() -> Recognizer:
-    """The cached recognizer, or a clear error and the end of the page when there is none."""
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _loading(path: str, stamp: float) -> Future:
+    """One load per model file version, shared by every session; a failure stays in the Future."""
+    return LOADER.submit(_load, path)
+
+
+def start_loading() -> Future:
+    """Start loading the model (once per file version) and return at once; app.py calls it first."""
     path = model_path()
+    return _loading(str(path), _stamp(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _read_metadata(path: str, stamp: float) -> dict | None:
+    """The model's JSON metadata, or None when it cannot be read (the loader then says why)."""
     try:
-        return _load(str(path), _stamp(path))
+        meta = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        log.warning("cannot read the model metadata %s: %s", path, err)
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the pages know at once, from the metadata, while the recognizer loads in the background.
+
+    It has ``path`` and ``metadata`` as a ``Recognizer`` has, so the metadata helpers below take
+    either; pages call ``recognizer()``, which waits for the model, only where they need the model.
+    """
+
+    path: Path
+    metadata: dict
+    alphabet: Alphabet
+    has_lexicon: bool
+    loading: Future = field(repr=False)
+
+    @property
+    def ready(self) -> bool:
+        return self.loading.done()
+
+    def preprocess(self, source) -> np.ndarray:
+        """The shared preprocessing at the model's input size, as ``Recognizer.preprocess``, unloaded."""
+        spec = self.metadata.get("spec")
+        spec = spec if isinstance(spec, dict) else {}
+        return preprocess(source, int(spec.get("height", config.IMG_HEIGHT)),
+                          int(spec.get("width", config.IMG_WIDTH)))
+
+    def recognizer(self) -> Recognizer:
+        """The loaded recognizer (a spinner while it loads), or the loader's message and the page's end."""
+        return _wait(self.loading, self.path)
+
+
+def model_problem(err: ModelFileError, path: Path) -> str:
+    """The loader's one-line message as a visitor may see it: file names, no server folders."""
+    return hide_paths(str(err), {path.parent: ""})
+
+
+def _wait(loading: Future, path: Path) -> Recognizer:
+    """The loaded recognizer, waiting for it under a spinner; or the loader's message and the page's end."""
+    if not loading.done():
+        note = st.empty()
+        with st.spinner("Loading the model (the first start of the app only)…"):
+            started = time.monotonic()
+            while not wait([loading], timeout=POLL_S).done:
+                # each update hands control to Streamlit, which ends this run at once when the
+                # visitor moves on (another page, a new upload) instead of after the load
+                note.caption(f"Waiting for the model: {time.monotonic() - started:.0f} s")
+        note.empty()
+    try:
+        return loading.result()
     except ModelFileError as err:
-        problem = str(err)
+        problem = model_problem(err, path)
     st.error(f"**No model could be loaded.** {problem}\n\nTrain one with `python train.py`, or set "
-             f"the `{MODEL_ENV}` environment variable to a `.keras` model file.", icon=":material/error:")
+             f"the `{MODEL_ENV}` environment variable to a model file.", icon=":material/error:")
     st.stop()
+
+
+def navigation():
+    """The app's menu: one ``st.Page`` per entry of ``PAGES``, Home the default; app.py runs its pick."""
+    return st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
+                          for i, (path, title, icon, _) in enumerate(PAGES)])
+
+
+def _use_app_navigation() -> None:
+    """Run app.py, with its menu, in place of a page that Streamlit ran without it (once a process).
+
+    Streamlit runs an app beside a ``pages/`` folder as a legacy multipage app until some run has
+    called ``st.navigation``: a fresh server's first request for ``/Upload`` ran
+    ``pages/2_Upload.py`` alone, under the automatic menu ("app", no icons), and kept doing so on
+    each rerun until someone opened the home page. Streamlit keeps that mode in one flag, which
+    ``st.navigation`` clears; clearing it here and rerunning runs app.py on the same page (a page's
+    id is its URL path in both modes). Declaring the menu from the page instead lost the uploads
+    made on it. A button's click is lost in that rerun, so buttons act through callbacks.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def model_card() -> ModelCard:
+    """The model's card now (its loading started); when even its metadata is unusable, the error.
+
+    Every page calls it first, so it is also where a page run without app.py hands over to it.
+    """
+    _use_app_navigation()
+    path = model_path()
+    loading = start_loading()
+    meta_file = metadata_path(path)
+    meta = _read_metadata(str(meta_file), _stamp(meta_file)) if path.is_file() else None
+    try:
+        alphabet = Alphabet(meta["alphabet"]) if meta else None
+    except (KeyError, TypeError, ValueError):
+        alphabet = None
+    if meta is None or alphabet is None:
+        # the loader checks the files before loading anything, so its message comes at once
+        rec = _wait(loading, path)
+        meta, alphabet = rec.metadata, rec.alphabet
+    return ModelCard(path, meta, alphabet, config.default_lexicon().is_file(), loading)
+
+
+def loading_note(card: ModelCard) -> None:
+    """A line under a page that has nothing to read yet: the model is loading, or could not be."""
+    if not card.ready:
+        st.caption("The model is loading in the background (the first start of the app only); "
+                   "what you give it is read as soon as it is ready.")
+    elif card.loading.exception() is not None:
+        card.recognizer()  # the loader's message, and the page's end
 
 
 def model_key(rec: Recognizer) -> str:
@@ -85,9 +227,9 @@ def model_key(rec: Recognizer) -> str:
     return f"{rec.path}@{_stamp(Path(rec.path)) if rec.path else 0}"
 
 
-def decoder_select(rec: Recognizer, key: str) -> str:
-    options = [d for d in DECODERS if d != "lexicon" or rec.lexicon]
-    preferred = default_decoder(rec)
+def decoder_select(card: ModelCard, key: str) -> str:
+    options = [d for d in DECODERS if d != "lexicon" or card.has_lexicon]
+    preferred = default_decoder(card)
     return st.selectbox("Decoder", options, key=key, format_func=lambda d: DECODER_LABELS.get(d, d),
                         index=options.index(preferred) if preferred in options else 0, help=DECODER_HELP)
 
@@ -97,7 +239,7 @@ def fmt_prob(p: float) -> str:
 
 
 # ---------------------------------------------------------------- metadata pieces
-def sibling_file(rec: Recognizer, meta_key: str) -> Path | None:
+def sibling_file(rec: ModelCard | Recognizer, meta_key: str) -> Path | None:
     """A file the metadata names beside the model (history, report, predictions), if it is there."""
     name = rec.metadata.get(meta_key)
     if not isinstance(name, str) or rec.path is None:
@@ -106,7 +248,7 @@ def sibling_file(rec: Recognizer, meta_key: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def metrics_table(rec: Recognizer) -> pd.DataFrame | None:
+def metrics_table(rec: ModelCard | Recognizer) -> pd.DataFrame | None:
     """Metrics per decoder (rows) from the metadata, or None when the model carries none."""
     found = rec.metadata.get("metrics")
     if not isinstance(found, dict):
@@ -115,13 +257,13 @@ def metrics_table(rec: Recognizer) -> pd.DataFrame | None:
     return pd.DataFrame.from_dict(rows, orient="index") if rows else None
 
 
-def default_decoder(rec: Recognizer) -> str | None:
+def default_decoder(rec: ModelCard | Recognizer) -> str | None:
     """The decoder the model's metadata recommends (``decoder_default``), if it names a known one."""
     name = rec.metadata.get("decoder_default")
     return name if name in DECODERS else None
 
 
-def headline(rec: Recognizer) -> tuple[str, dict] | None:
+def headline(rec: ModelCard | Recognizer) -> tuple[str, dict] | None:
     """(decoder, scores): the recommended decoder's, else the one with the best word accuracy."""
     table = metrics_table(rec)
     if table is None or "word_accuracy" not in table:
@@ -133,9 +275,9 @@ def headline(rec: Recognizer) -> tuple[str, dict] | None:
 
 
 def report_markdown(path: Path) -> str:
-    """The training report without its image links (the page draws the curves itself)."""
+    """The training report without its image links (the page draws the curves) and server paths."""
     text = path.read_text(encoding="utf-8", errors="replace")
-    return re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)
+    return hide_paths(re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text))
 
 
 def read_csv(path: Path) -> pd.DataFrame | None:
@@ -146,10 +288,17 @@ def read_csv(path: Path) -> pd.DataFrame | None:
         return None
 
 
-def spec_table(rec: Recognizer) -> pd.DataFrame:
-    """The architecture choices of the model's spec, one row each."""
-    return pd.DataFrame({"setting": list(rec.spec.to_dict()),
-                         "value": [str(v) for v in rec.spec.to_dict().values()]})
+def training_record(card: ModelCard | Recognizer) -> dict | None:
+    """The metadata's training run (data, time, hardware, command) without server paths, if any."""
+    training = card.metadata.get("training")
+    return hide_paths_in(training) if isinstance(training, dict) and training else None
+
+
+def spec_table(card: ModelCard | Recognizer) -> pd.DataFrame:
+    """The architecture choices of the model's spec (from its metadata), one row each."""
+    spec = card.metadata.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    return pd.DataFrame({"setting": list(spec), "value": [str(v) for v in spec.values()]})
 
 
 def layer_table(rec: Recognizer) -> pd.DataFrame:
@@ -207,12 +356,10 @@ def canvas_to_gray(rgba: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def read_drawing(rec: Recognizer, rgba: np.ndarray, decoder: str) -> Prediction | None:
-    """The drawing's reading, or None when nothing is written on it."""
-    x = rec.preprocess(canvas_to_gray(rgba))
-    if not has_ink(x):
-        return None
-    return rec.read_arrays(x[None], decoder)[0]
+def drawing_input(model: ModelCard | Recognizer, rgba: np.ndarray) -> np.ndarray | None:
+    """The drawing as model input, or None when nothing is written on it (no model needed to tell)."""
+    x = model.preprocess(canvas_to_gray(rgba))
+    return x if has_ink(x) else None
 
 
 @dataclass
@@ -237,12 +384,12 @@ def _read_blobs(blobs: tuple[bytes, ...], decoder: str, key: str, _rec: Recogniz
     return [preds.get(i, errors.get(i)) for i in range(len(blobs))]
 
 
-def read_uploads(rec: Recognizer, files, decoder: str) -> list[UploadResult]:
-    """Uploaded files → one result each, in order; unreadable files carry an error, not an exception."""
-    blobs = tuple(f.getvalue() for f in files)
+def read_uploads(rec: Recognizer, files: list[tuple[str, bytes]], decoder: str) -> list[UploadResult]:
+    """(name, bytes) of uploads and photos → one result each, in order; a bad one carries an error."""
+    blobs = tuple(data for _, data in files)
     out = _read_blobs(blobs, decoder, model_key(rec), rec)
-    return [UploadResult(f.name, b, o if isinstance(o, Prediction) else None,
-                         o if isinstance(o, str) else None) for f, b, o in zip(files, blobs, out)]
+    return [UploadResult(name, b, o if isinstance(o, Prediction) else None,
+                         o if isinstance(o, str) else None) for (name, _), b, o in zip(files, blobs, out)]
 
 
 def uploads_csv(results: list[UploadResult]) -> bytes:
@@ -269,16 +416,39 @@ def preview(data: bytes, max_side: int = 800) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------- the evaluation set
-def evaluation_samples(root: Path) -> tuple[list[Sample], Path]:
-    """The evaluation selection of a Kaggle-layout folder and its image folder; raises DataError."""
-    _, selection = default_selections(root)
-    samples, _ = load_split(root, selection)
-    if not samples:
-        raise DataError(f"no labelled evaluation images in {root} ({selection})")
+def data_folders() -> dict[str, Path]:
+    """The folders this server lets visitors browse, by name: the sample, ``$HWR_DATA_DIRS``, secrets.
+
+    Secrets: a ``[data_dirs]`` table (name = "path") in ``.streamlit/secrets.toml``.
+    """
+    secrets = st.secrets.get("data_dirs") if st.secrets.load_if_toml_exists() else None
+    try:
+        return allowed_folders(os.environ, secrets if isinstance(secrets, Mapping) else None)
+    except FolderError as err:
+        log.error("%s", err)
+        st.warning(f"The server's list of data folders (`{FOLDERS_ENV}`) is malformed, so only the "
+                   "bundled sample is offered; the server's log says why.", icon=":material/warning:")
+        return allowed_folders({}, None)
+
+
+def evaluation_samples(root: Path, name: str) -> tuple[list[Sample], Path]:
+    """The evaluation selection of a Kaggle-layout folder and its image folder.
+
+    Raises DataError with a message that calls the folder ``name`` and shows no server path (the
+    full message goes to the server's log).
+    """
+    try:
+        _, selection = default_selections(root)
+        samples, _ = load_split(root, selection)
+        if not samples:
+            raise DataError(f"no labelled evaluation images in {root} ({selection})")
+    except DataError as err:
+        log.warning("data folder %r (%s): %s", name, root, err)
+        raise DataError(hide_paths(str(err), {root: name})) from err
     return samples, image_dir(root, parse_selection(selection)[0])
 
 
-def committed_predictions(rec: Recognizer) -> pd.DataFrame | None:
+def committed_predictions(rec: ModelCard | Recognizer) -> pd.DataFrame | None:
     """The model's own per-image evaluation file, when it has one with the expected columns."""
     path = sibling_file(rec, "evaluation_predictions")
     frame = read_csv(path) if path else None
@@ -365,5 +535,5 @@ def read_file(rec: Recognizer, path: Path, decoder: str) -> Prediction | None:
     try:
         return _read_file(str(path), decoder, model_key(rec), rec)
     except ImageError as err:
-        st.error(f"Cannot read {path.name}: {err}")
+        st.error(f"Cannot read {path.name}: {hide_paths(str(err))}")
         return None

@@ -12,9 +12,8 @@ from hwr.preprocess import ImageError
 
 OVERRIDE = "draw_image_override"
 
-ui.page_setup("Draw", ":material/draw:")
 st.title("Draw a name")
-rec = ui.recognizer()
+card = ui.model_card()
 st.markdown("Write a name in **capitals** on the white area, with the mouse, a pen or a finger; "
             "it is read every time you lift the pen. The canvas' toolbar (top right) undoes a stroke.")
 
@@ -22,10 +21,15 @@ st.session_state.setdefault("draw_canvas_version", 0)
 controls = st.columns([1, 1, 1], vertical_alignment="bottom")
 stroke = controls[0].slider("Stroke width", 2, 30, 8, key="draw_stroke")
 with controls[1]:
-    decoder = ui.decoder_select(rec, key="draw_decoder")
-if controls[2].button("Clear the canvas", key="draw_clear", icon=":material/ink_eraser:"):
+    decoder = ui.decoder_select(card, key="draw_decoder")
+
+
+def clear() -> None:
     st.session_state["draw_canvas_version"] += 1  # a new key is a new, empty canvas
     st.session_state.pop(OVERRIDE, None)
+
+
+controls[2].button("Clear the canvas", key="draw_clear", icon=":material/ink_eraser:", on_click=clear)
 st.write("")  # room for the canvas' own toolbar, which floats above its top right corner
 
 canvas = st_canvas(stroke_width=stroke, stroke_color="#000000", background_color="#FFFFFF",
@@ -34,16 +38,15 @@ canvas = st_canvas(stroke_width=stroke, stroke_color="#000000", background_color
 drawing = st.session_state.get(OVERRIDE)
 if drawing is None:
     drawing = canvas.image_data
-if drawing is None:
-    st.info("The canvas is empty: write a name above to see it read.", icon=":material/draw:")
-    st.stop()
-
 try:
-    pred = ui.read_drawing(rec, drawing, decoder)
+    x = None if drawing is None else ui.drawing_input(card, drawing)
 except ImageError as err:
     st.error(f"The drawing could not be read: {err}")
     st.stop()
-if pred is None:
+if x is None:
     st.info("The canvas is empty: write a name above to see it read.", icon=":material/draw:")
+    ui.loading_note(card)
     st.stop()
-ui.show_prediction(rec, pred)
+
+rec = card.recognizer()
+ui.show_prediction(rec, rec.read_arrays(x[None], decoder)[0])

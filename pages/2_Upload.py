@@ -1,26 +1,39 @@
-"""Upload: read one or several images (PNG/JPEG, any size, colour or gray) in one batch."""
+"""Upload: read one or several images (PNG/JPEG, any size, colour or gray) in one batch, or a photo."""
 
 import streamlit as st
 
 from hwr import ui
 
-ui.page_setup("Upload", ":material/upload_file:")
+#: what a camera photo is called in the results and the CSV
+PHOTO_NAME = "camera photo"
+
 st.title("Read your own images")
-rec = ui.recognizer()
-st.markdown("Upload scans or photos of handwritten names, one name per image. Any size, colour or "
-            "gray: each is cropped to its ink and scaled the way the training images were.")
+card = ui.model_card()
+st.markdown("Upload scans or photos of handwritten names, one name per image, or take a photo with "
+            "the camera. Any size, colour or gray: each is cropped to its ink and scaled the way the "
+            "training images were.")
 
 left, right = st.columns([3, 1], vertical_alignment="bottom")
 # no type= filter: a wrong file gets the reader's own message rather than Streamlit's exception
 files = left.file_uploader("Images (PNG or JPEG)", accept_multiple_files=True, key="upload_files")
 with right:
-    decoder = ui.decoder_select(rec, key="upload_decoder")
-if not files:
-    st.info("Choose one or more PNG or JPEG images to read.", icon=":material/upload_file:")
+    decoder = ui.decoder_select(card, key="upload_decoder")
+photo = None
+# behind a switch: the camera widget asks the browser for the camera as soon as it is drawn
+if st.toggle("Take a photo with the camera", key="upload_camera_on", help="A name written on paper, "
+             "filling the width of the picture, in good light."):
+    photo = st.camera_input("Photo of a handwritten name", key="upload_camera")
+sources = [(f.name, f.getvalue()) for f in files or []]
+if photo is not None:
+    sources.append((PHOTO_NAME, photo.getvalue()))
+if not sources:
+    st.info("Choose one or more PNG or JPEG images to read, or take a photo.", icon=":material/upload_file:")
+    ui.loading_note(card)
     st.stop()
 
-with st.spinner(f"Reading {len(files)} image{'s' * (len(files) > 1)}…"):
-    results = ui.read_uploads(rec, files, decoder)
+rec = card.recognizer()
+with st.spinner(f"Reading {len(sources)} image{'s' * (len(sources) > 1)}…"):
+    results = ui.read_uploads(rec, sources, decoder)
 bad = [r for r in results if r.error]
 for r in bad:
     st.error(f"**{r.name}** cannot be read: {r.error}", icon=":material/broken_image:")

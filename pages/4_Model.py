@@ -5,15 +5,14 @@ import streamlit as st
 from hwr import ui
 from hwr.plots import char_errors_figure, curves_figure
 
-ui.page_setup("Model", ":material/memory:")
 st.title("The model")
-rec = ui.recognizer()
-meta = rec.metadata
-st.markdown(f"`{rec.path}` · hwr {meta.get('hwr_version', '?')} · Keras {meta.get('keras_version', '?')} "
-            f"({meta.get('backend', '?')} backend) · {sum(rec.parameter_counts):,} parameters")
+card = ui.model_card()
+meta = card.metadata
+st.markdown(f"`{card.path.name}` · hwr {meta.get('hwr_version', '?')} · Keras {meta.get('keras_version', '?')} "
+            f"({meta.get('backend', '?')} backend)")
 
 st.subheader("Metrics per decoder")
-table = ui.metrics_table(rec)
+table = ui.metrics_table(card)
 if table is None:
     st.info("This model's metadata holds no evaluation metrics.")
 else:
@@ -27,14 +26,14 @@ else:
                "truth's characters and words. Positional: characters equal at the same place.")
 
 st.subheader("Training")
-history_file = ui.sibling_file(rec, "history_csv")
+history_file = ui.sibling_file(card, "history_csv")
 history = ui.read_csv(history_file) if history_file else None
 if history is None or history.empty:
     st.info("No training history was saved with this model.")
 else:
     st.pyplot(curves_figure(history), width="stretch")
-training = meta.get("training")
-if isinstance(training, dict) and training:
+training = ui.training_record(card)
+if training:
     with st.expander("Training run (data, time, hardware, command)"):
         st.json(training)
 
@@ -48,13 +47,15 @@ else:
 
 st.subheader("Architecture")
 spec_col, layers_col = st.columns([1, 2])
-spec_col.dataframe(ui.spec_table(rec), hide_index=True)
-layers_col.dataframe(ui.layer_table(rec), hide_index=True, height=420)
-trainable, frozen = rec.parameter_counts
-layers_col.caption(f"{trainable + frozen:,} parameters: {trainable:,} trainable, {frozen:,} non-trainable "
-                   "(batch-normalisation statistics).")
-
-report = ui.sibling_file(rec, "report")
+spec_col.dataframe(ui.spec_table(card), hide_index=True)
+report = ui.sibling_file(card, "report")
 if report:
     with st.expander(f"Training report ({report.name})"):
         st.markdown(ui.report_markdown(report))
+
+with layers_col:  # the layers come from the model itself: the part of the page that waits for it
+    rec = card.recognizer()
+    st.dataframe(ui.layer_table(rec), hide_index=True, height=420)
+    trainable, frozen = rec.parameter_counts
+    st.caption(f"{trainable + frozen:,} parameters: {trainable:,} trainable, {frozen:,} non-trainable "
+               f"(batch-normalisation statistics); read with {getattr(rec, 'runtime', 'keras')}.")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the app's packages and start it on the bundled model and sample data.
+# Start the app on the bundled model and sample data, in the project's .venv/ (made and filled with
+# requirements-app.txt on the first run: no TensorFlow). Extra arguments go to `streamlit run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q -r requirements.txt
-export TF_CPP_MIN_LOG_LEVEL=2
-exec python3 -m streamlit run app.py "$@"
+source scripts/venv.sh
+use_venv requirements-app.txt
+exec .venv/bin/python -m streamlit run app.py "$@"

@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# Install everything the tests need (Python packages, Debian's chromium for the browser tests), then run them.
+# Install what the tests need (Debian's chromium for the browser tests; requirements-dev.txt into the
+# project's .venv/), then run pytest there. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh
 if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
-  fi
+  as_root apt-get update -qq && as_root apt-get install -y -qq chromium >/dev/null
 fi
-python3 -m pip install -q -r requirements-dev.txt
-export TF_CPP_MIN_LOG_LEVEL=2
-python3 -m pytest "$@"
+use_venv requirements-dev.txt
+exec .venv/bin/python -m pytest "$@"
