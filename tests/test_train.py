@@ -10,7 +10,8 @@ import pytest
 import train
 from hwr import config
 
-TINY = ["--max-train-images", "24", "--max-eval-images", "8", "--max-unlabelled", "8",
+TINY = ["--train-rows", "validation:1-30", "--dev-rows", "validation:31-40", "--dev-synthetic", "0",
+        "--max-train-images", "24", "--max-eval-images", "8", "--max-unlabelled", "8",
         "--epochs", "2", "--pseudo-rounds", "1", "--pseudo-epochs", "1", "--pseudo-threshold", "0",
         "--finetune-epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8",
         "--conv-filters", "8,16,16,16", "--rnn-units", "16", "--processes", "1", "-q"]
@@ -20,8 +21,8 @@ TINY = ["--max-train-images", "24", "--max-eval-images", "8", "--max-unlabelled"
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     synthetic = "16" if config.SHARED_FONTS.is_dir() else "0"
-    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(out), "--synthetic", synthetic,
-            "--lexicon", str(config.BUNDLED_LEXICON), "--export", str(out / "export" / "m.keras"), *TINY]
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(out), "--lexicon", str(config.BUNDLED_LEXICON),
+            "--export", str(out / "export" / "m.keras"), *TINY, "--synthetic", synthetic, "--dev-synthetic", synthetic]
     assert train.main(argv) == 0
     return out, argv
 
