@@ -208,8 +208,8 @@ class Checkpoints:
         if newest and json.loads(newest[0].with_suffix(".json").read_text())["epochs_total"] == state["epochs_total"]:
             atomic.write_json(newest[0].with_suffix(".json"), state)
         atomic.write_json(self.folder / "state.json", state)
-        pd.DataFrame(state["history"]).to_csv(self.folder / ".history.csv", index=False)
-        os.replace(self.folder / ".history.csv", self.folder / "history.csv")
+        with atomic.atomic_path(self.folder / "history.csv") as tmp:
+            pd.DataFrame(state["history"]).to_csv(tmp, index=False)
 
     def restore(self) -> tuple[keras.Model | None, dict | None]:
         """The newest checkpoint that loads, with its state; (None, None) when there is none."""
