@@ -169,7 +169,7 @@ def prepare_files(paths: Sequence[Path], height: int, width: int, cache: Path | 
         if err.errno in DISK_FULL:
             need = len(paths) * height * width / 1e6
             raise CacheError(f"no room to cache {len(paths)} preprocessed images "
-                             f"(~{need:,.0f} MB) in {cache}: {os.strerror(err.errno)}; free space or "
+                             f"(~{need:,.1f} MB) in {cache}: {os.strerror(err.errno)}; free space or "
                              f"pass another --out-dir, then --resume") from None
         raise
     seconds = time.perf_counter() - t0

@@ -134,3 +134,4 @@ def test_resume_refuses_another_architecture_or_other_data(finished_run, capsys,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"was made with other {named}" in err, err
     assert (finished_run / "state.json").read_text() == before
+
