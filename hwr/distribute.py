@@ -23,6 +23,10 @@ import logging
 import os
 import re
 import socket
+import select
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -142,16 +146,61 @@ def _multi_worker(conf: dict, timeout: float):
     peers = [a for job, addrs in conf["cluster"].items() for i, a in enumerate(addrs)
              if (job, i) != (task["type"], task["index"])]
     log.info("%s %d: waiting up to %.0f s for %s", task["type"], task["index"], timeout, ", ".join(peers))
+    me = f"{task['type']} {task['index']}"
+    watchdog = _watchdog(me, peers, timeout)
     try:
         strategy = KerasMultiWorker(communication_options=tf.distribute.experimental.CommunicationOptions(
             timeout_seconds=timeout))
     except (RuntimeError, tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as err:
-        raise BackendError(f"{task['type']} {task['index']} could not reach {', '.join(peers)} within "
-                           f"{timeout:.0f} s ({str(err).splitlines()[0][:120]}): start every worker "
-                           f"with the same TF_CONFIG cluster, or check the network") from None
+        raise BackendError(_unreachable(me, peers, timeout) + f" ({str(err).splitlines()[0][:120]})") from None
+    finally:
+        watchdog.stdin.close()
+        watchdog.wait()
     log.info("cluster ready: %d replicas in %d workers", strategy.num_replicas_in_sync,
              sum(len(a) for a in conf["cluster"].values()))
     return strategy
+
+
+def _reachable(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _unreachable(me: str, peers: list[str], timeout: float) -> str:
+    missing = [p for p in peers if not _reachable(p)] or peers
+    return (f"{me} could not reach {', '.join(missing)} within {timeout:.0f} s: start every worker with "
+            f"the same TF_CONFIG cluster, or check the network and firewall")
+
+
+def _watchdog(me: str, peers: list[str], timeout: float) -> subprocess.Popen:
+    """A small process that ends this one with one line when the cluster has not formed in ``timeout`` s.
+
+    TensorFlow's runtime waits for every worker in C++ (``context.ensure_initialized``) with no
+    deadline and the GIL held, so no Python thread or signal handler of this process can step in;
+    nothing of the run has been written yet. Closing the watchdog's stdin (done, or this process
+    gone) dismisses it.
+    """
+    code = "import sys; from hwr.distribute import _watch; _watch(sys.argv[1:])"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen([sys.executable, "-c", code, str(os.getpid()), str(timeout), me, ",".join(peers)],
+                            stdin=subprocess.PIPE, env=env)
+
+
+def _watch(argv: list[str]) -> None:
+    """The watchdog's body: wait for stdin to close, or report the peers that are missing and stop the worker.
+
+    The worker is killed outright: it has written nothing yet, so nothing is lost."""
+    parent, timeout, me, peers = int(argv[0]), float(argv[1]), argv[2], argv[3].split(",")
+    if select.select([sys.stdin], [], [], timeout)[0]:
+        return
+    sys.stderr.write(f"train.py: {_unreachable(me, peers, timeout)}\n")
+    sys.stderr.flush()
+    os.kill(parent, signal.SIGKILL)  # TensorFlow handles SIGTERM itself, and waits on
 
 
 def _tensorflow(kind: str, count: int | None, timeout: float):

@@ -44,7 +44,8 @@ def _selection(metadata: dict) -> str:
 - checkpoint: {sel['checkpoint']}
 - early stopping: {sel['early_stopping']}
 - pseudo-label threshold: {thresholds}
-- reported figures: {sel['reported']}; the default decoder: {sel['decoder_default']}
+- default decoder: {sel['decoder_default']}
+- reported figures: {sel['reported']}
 """
 
 
@@ -68,7 +69,7 @@ def write_report(model_path: Path, metadata: dict, history: pd.DataFrame) -> Pat
 
 {_table(metadata['metrics'])}
 
-Best decoder by CER: **{metadata['decoder_default']}**. CER is edits / truth characters over the whole set;
+Default decoder: **{metadata['decoder_default']}** (chosen on the development set when the report says so below). CER is edits / truth characters over the whole set;
 "correct characters (position-wise)" is the Kaggle notebook's figure (same character at the same position).
 {_selection(metadata)}
 ## Training data

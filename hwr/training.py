@@ -167,10 +167,11 @@ class DevSet:
     def describe(self) -> str:
         return " + ".join(f"{name} ({len(x)} images)" for name, (x, _) in self.parts.items())
 
-    def score(self, reader: Recognizer) -> dict[str, float]:
+    def score(self, reader: Recognizer, decoder: str = "greedy") -> dict[str, float]:
+        """Each part's CER and word accuracy, and their means (``val_cer``: what selection watches)."""
         out = {}
         for name, (x, y) in self.parts.items():
-            s = score(y, [p.text for p in reader.read_arrays(x, batch_size=256)])
+            s = score(y, [p.text for p in reader.read_arrays(x, decoder, batch_size=256)])
             out[f"dev_{name}_cer"], out[f"dev_{name}_word_accuracy"] = s.cer, s.word_accuracy
         out["val_cer"] = float(np.mean([out[f"dev_{n}_cer"] for n in self.parts]))
         out["val_word_accuracy"] = float(np.mean([out[f"dev_{n}_word_accuracy"] for n in self.parts]))
@@ -507,13 +508,14 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         except Exception as err:  # noqa: BLE001 — a damaged best.keras: the last model still reads
             log.warning("best.keras does not load (%s); reporting the last model", type(err).__name__)
     reader = Recognizer(best, alphabet, cfg.spec, {}, None, lexicon)
-    metrics, tables = {}, {}
+    metrics, tables, dev_cer = {}, {}, {}
     for name in cfg.decoders:
         if name == "lexicon" and lexicon is None:
             continue
-        tables[name], scores = evaluate(reader, eval_samples, name, progress=False)
+        dev_cer[name] = dev.score(reader, name)["val_cer"]  # the default decoder is chosen here
+        tables[name], scores = evaluate(reader, eval_samples, name, progress=False)  # and only reported here
         metrics[name] = scores.to_dict()
-    best_decoder = min(metrics, key=lambda d: metrics[d]["cer"])
+    best_decoder = min(dev_cer, key=dev_cer.get)
     pred_df = tables[best_decoder]
     with atomic.atomic_path(out / "crnn_predictions.csv") as tmp:
         pred_df.to_csv(tmp, index=False)
@@ -530,7 +532,8 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
                           f"{', '.join(state.get('stopped_early', [])) or 'none'}",
         "pseudo_threshold": {name: {"value": t, "chosen_on": dev_sel if cfg.pseudo_threshold is None else "--pseudo-threshold"}
                              for name, t in state.get("pseudo_thresholds", {}).items()},
-        "decoder_default": f"lowest CER on the evaluation set {eval_sel} (reported set)",
+        "decoder_default": f"{best_decoder}: lowest development CER of "
+                           + ", ".join(f"{d} {c:.4f}" for d, c in dev_cer.items()),
         "reported": f"{eval_sel}: scored once, after training; never used to select",
     }
     metadata = {
