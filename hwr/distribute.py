@@ -5,7 +5,7 @@
   the default strategy on one device.
 - JAX: ``keras.distribution.DataParallel`` over the local devices (any platform, more than one), and
   several processes or hosts through ``keras.distribution.initialize`` when the
-  ``KERAS_DISTRIBUTION_*`` variables are set.
+  ``KERAS_DISTRIBUTION_*`` variables are set (each process then feeds its share of every batch).
 - PyTorch: one device (Keras 3 has no data-parallel distribution for torch).
 
 The batch (``--batch-size``) is the *global* batch: each of R replicas gets 1/R of it and the
@@ -84,8 +84,20 @@ def _bad(why: str):
     raise BackendError(f"TF_CONFIG: {why}")
 
 
+def process() -> tuple[int, int]:
+    """(index, count) of this process among the JAX processes of a multi-process run; (0, 1) otherwise."""
+    if not os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
+        return 0, 1
+    return int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0)), int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", 1))
+
+
 def is_chief(conf: dict | None = None) -> bool:
-    """Whether this process writes the run folder: the chief, or worker 0 of a cluster without one."""
+    """Whether this process writes the run folder: the chief, or worker 0 of a cluster without one.
+
+    On JAX with several processes, process 0.
+    """
+    if check_backend() == "jax":
+        return process()[0] == 0
     conf = read_tf_config() if conf is None else conf
     if not conf:
         return True
@@ -102,7 +114,8 @@ def write_dir(run_dir: Path) -> Path:
     """
     if is_chief():
         return run_dir
-    return Path(tempfile.mkdtemp(prefix=f"hwr-worker{read_tf_config()['task']['index']}-"))
+    index = process()[0] if check_backend() == "jax" else read_tf_config()["task"]["index"]
+    return Path(tempfile.mkdtemp(prefix=f"hwr-worker{index}-"))
 
 
 def _check_own_address(conf: dict) -> None:
@@ -238,10 +251,11 @@ def _jax(kind: str, count: int | None) -> None:
     import jax
     import keras
 
-    if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):  # several processes or hosts
+    index, count_processes = process()
+    if count_processes > 1:  # several processes or hosts: every process's devices make one mesh
         keras.distribution.initialize()
-        log.info("JAX process %d of %d", jax.process_index(), jax.process_count())
-    if kind == "cpu":
+        log.info("JAX process %d of %d", index, count_processes)
+    if kind == "cpu" or (kind == "auto" and count_processes > 1 and jax.devices()[0].platform == "cpu"):
         devices = jax.devices("cpu")
         if count and count > len(devices):
             raise BackendError(f"--devices cpu:{count} asked for {count} devices but JAX sees "
@@ -251,8 +265,11 @@ def _jax(kind: str, count: int | None) -> None:
         _enough(kind, count, len(devices), "jax")
     devices = devices[:count] if count else devices
     if len(devices) > 1:
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-        log.info("data parallel over %d JAX devices (%s)", len(devices), devices[0].platform)
+        # each process feeds its own share of every global batch (hwr.pipeline.Batches(shard=...))
+        keras.distribution.set_distribution(keras.distribution.DataParallel(
+            devices=devices, auto_shard_dataset=count_processes == 1))
+        log.info("data parallel over %d JAX devices (%s) in %d process(es)", len(devices), devices[0].platform,
+                 count_processes)
 
 
 def start(devices: str = "auto", timeout: float = CLUSTER_TIMEOUT) -> None:

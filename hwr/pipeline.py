@@ -70,7 +70,7 @@ class Batches(keras.utils.PyDataset):
     def __init__(self, images: np.ndarray | ImageStack, texts: Sequence[str], alphabet: Alphabet,
                  batch_size: int = 64, shuffle: bool = True, seed: int = 0,
                  augment_mask: np.ndarray | None = None, steps: int | None = None,
-                 first_epoch: int = 0, **kwargs):
+                 first_epoch: int = 0, shard: tuple[int, int] = (0, 1), **kwargs):
         super().__init__(**kwargs)
         if len(images) != len(texts):
             raise ValueError("images and texts differ in length")
@@ -84,6 +84,7 @@ class Batches(keras.utils.PyDataset):
         self.steps = steps or int(np.ceil(len(images) / batch_size))
         self.epoch = first_epoch  # a resumed run shuffles on from where it stopped
         self.seed = seed
+        self.shard = shard  # (k, n): this process gives rows k, k+n, … of every global batch (multi-process JAX)
         self._order = self._make_order()
 
     def _make_order(self) -> np.ndarray:
@@ -98,8 +99,8 @@ class Batches(keras.utils.PyDataset):
         return self.steps if self.shuffle else int(np.ceil(len(self.images) / self.batch_size))
 
     def __getitem__(self, index: int):
-        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size][self.shard[0]::self.shard[1]]
+        rng = np.random.default_rng([self.seed, self.epoch, index, *self.shard[:self.shard[1] > 1]])
         x = np.array(self.images[idx])  # a copy: augmentation must not write into a cache
         for j in np.flatnonzero(self.augment_mask[idx]):
             x[j] = augment(x[j], rng)

@@ -480,7 +480,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         model.optimizer.learning_rate.assign(cfg.learning_rate * (0.3 if finetune else 1.0))
         x, y, aug = _stage_data(finetune, (synth_x, synth_y), (real_x, real_y), (pseudo_x, pseudo_y))
         batches = Batches(x, y, alphabet, cfg.batch_size, seed=cfg.seed + k, augment_mask=aug,
-                          steps=cfg.steps_per_epoch, first_epoch=start)
+                          steps=cfg.steps_per_epoch, first_epoch=start, shard=distribute.process())
         log.info("stage %s: %d images (%d augmented), epochs %d→%d", name, len(x), int(aug.sum()), start, epochs)
         callbacks = [DevCheckpoint(out, name, dev, reader, state, checkpoints),
                      keras.callbacks.EarlyStopping("val_cer", patience=cfg.patience, mode="min")]

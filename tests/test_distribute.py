@@ -122,3 +122,20 @@ def test_two_cpu_devices_train_data_parallel(tmp_path, backend):
     meta = json.loads((tmp_path / "run" / "crnn.json").read_text())
     assert meta["training"]["replicas"] == 2 and meta["backend"] == backend
     assert meta["training"]["epochs"] == 3
+
+
+@pytest.mark.slow
+def test_two_jax_processes_train_as_one_through_keras_distribution_initialize(tmp_path):
+    ports = _free_ports(2)
+    out = tmp_path / "run"
+    env = {"KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_JOB_ADDRESSES": ",".join(f"localhost:{p}" for p in ports),
+           "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
+    procs = [_train(out, env={**env, "KERAS_DISTRIBUTION_PROCESS_ID": str(i)}) for i in range(2)]
+    results = [p.communicate(timeout=400) for p in procs]
+    for p, (_, err) in zip(procs, results):
+        assert p.returncode == 0 and "Traceback" not in err, err
+    meta = json.loads((out / "crnn.json").read_text())
+    assert meta["training"]["replicas"] == 2 and meta["backend"] == "jax" and meta["training"]["epochs"] == 3
+    losses = [line.split("loss: ")[1].split(" ")[0] for _, err in results for line in err.splitlines()
+              if "loss: " in line]
+    assert losses[:len(losses) // 2] == losses[len(losses) // 2:]  # one model: both processes see the same loss
