@@ -189,6 +189,7 @@ class Checkpoints:
 
     def __init__(self, folder: Path, read_from: Path | None = None):
         self.folder, self.read_from = folder, read_from or folder
+        self.saved: Path | None = None  # the checkpoint this process saved or resumed from
 
     def _pairs(self, folder: Path) -> list[Path]:
         return sorted(folder.glob("ckpt-[0-9][0-9][0-9][0-9].keras"), reverse=True)
@@ -198,6 +199,7 @@ class Checkpoints:
         atomic.write_json(path.with_suffix(".json"), state)
         with atomic.atomic_path(path) as tmp:
             model.save(tmp)
+        self.saved = path
         self.write_state(state)
         for old in self._pairs(self.folder)[self.KEEP:]:
             old.unlink(missing_ok=True)
@@ -205,9 +207,8 @@ class Checkpoints:
 
     def write_state(self, state: dict) -> None:
         """The state after a stage ends (early stopping, time limit) beside the newest model, and in state.json."""
-        newest = self._pairs(self.folder)
-        if newest and json.loads(newest[0].with_suffix(".json").read_text())["epochs_total"] == state["epochs_total"]:
-            atomic.write_json(newest[0].with_suffix(".json"), state)
+        if self.saved is not None and self.saved.parent == self.folder:
+            atomic.write_json(self.saved.with_suffix(".json"), state)
         atomic.write_json(self.folder / "state.json", state)
         with atomic.atomic_path(self.folder / "history.csv") as tmp:
             pd.DataFrame(state["history"]).to_csv(tmp, index=False)
@@ -224,6 +225,7 @@ class Checkpoints:
                 log.warning("checkpoint %s is damaged (%s: %s); falling back to %s", path.name,
                             type(err).__name__, str(err).splitlines()[0][:100] if str(err) else "", nxt)
                 continue
+            self.saved = path
             return model, state
         return None, None
 
