@@ -112,18 +112,22 @@ def _stages(cfg: TrainConfig) -> list[tuple[str, int]]:
     return [(name, n) for name, n in stages if n > 0]
 
 
-def _load_real(cfg: TrainConfig, selection: str, limit: int | None, cache: Path,
-               timing: dict) -> tuple[np.ndarray, list[str], list[Sample], dict]:
-    """A selection's crops, preprocessed (memory-mapped cache), texts, samples and cleaning counts."""
+def _select(cfg: TrainConfig, selection: str) -> tuple[list[Sample], dict]:
+    """A selection's cleaned samples (all of them: the sets are checked apart before any limit) and counts."""
     samples, report = load_split(cfg.data_dir, selection, Alphabet())
+    return samples, {"rows": report.rows, "kept": report.kept, "dropped": report.dropped}
+
+
+def _prepare(cfg: TrainConfig, samples: list[Sample], limit: int | None, desc: str, cache: Path,
+             timing: dict) -> tuple[np.ndarray, list[str], list[Sample]]:
+    """The first ``limit`` samples' crops, preprocessed (memory-mapped cache), with their texts."""
     samples = samples[:limit] if limit else samples
     got = prepare_files([s.image for s in samples], cfg.spec.height, cfg.spec.width, cache,
-                        desc=selection.replace(":", "_"), processes=cfg.processes)
+                        desc=desc.replace(":", "_"), processes=cfg.processes)
     timing["prepared"] += got.prepared
     timing["prepare_s"] += got.seconds if got.prepared else 0.0
     samples = [samples[i] for i in got.kept]
-    return got.images, [s.text for s in samples], samples, {"rows": report.rows, "kept": len(samples),
-                                                             "dropped": report.dropped}
+    return got.images, [s.text for s in samples], samples
 
 
 def _rendered(cfg: TrainConfig, cache: Path, n: int, heldout: bool) -> tuple[np.ndarray, list[str]]:
@@ -407,12 +411,12 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
             log.info("removed %s, left by a run that was stopped while writing it", left.name)
 
     timing = {"prepared": 0, "prepare_s": 0.0}
-    real_x, real_y, real_samples, real_info = _load_real(cfg, train_sel, cfg.max_train_images, cache, timing)
-    devr_x, devr_y, dev_samples, dev_info = _load_real(cfg, dev_sel, cfg.max_dev_images, cache, timing)
-    eval_samples, eval_report = load_split(cfg.data_dir, eval_sel, alphabet)  # read only at the end
-    eval_samples = eval_samples[:cfg.max_eval_images] if cfg.max_eval_images else eval_samples
-    eval_info = {"rows": eval_report.rows, "kept": len(eval_samples), "dropped": eval_report.dropped}
-    _check_apart({"training": real_samples, "development": dev_samples, "evaluation": eval_samples})
+    (real_all, real_info), (dev_all, dev_info), (eval_all, eval_info) = (_select(cfg, s) for s in selections)
+    _check_apart({"training": real_all, "development": dev_all, "evaluation": eval_all})
+    real_x, real_y, real_samples = _prepare(cfg, real_all, cfg.max_train_images, train_sel, cache, timing)
+    devr_x, devr_y, dev_samples = _prepare(cfg, dev_all, cfg.max_dev_images, dev_sel, cache, timing)
+    eval_samples = eval_all[:cfg.max_eval_images] if cfg.max_eval_images else eval_all  # read only at the end
+    real_info["kept"], dev_info["kept"], eval_info["kept"] = len(real_samples), len(dev_samples), len(eval_samples)
     synth_x, synth_y = _rendered(cfg, cache, cfg.synthetic, heldout=False)
     devs_x, devs_y = _rendered(cfg, cache, cfg.dev_synthetic, heldout=True)
     dev = DevSet({k: v for k, v in {"real": (devr_x, devr_y), "heldout_fonts": (devs_x, devs_y)}.items()
