@@ -44,14 +44,14 @@ def make_layout(root: Path, rows: int, source: Path) -> float:
     labels = labels[labels["FILENAME"].map(lambda f: (src / f).is_file())].reset_index(drop=True)
     train = image_dir(root, "train")
     train.mkdir(parents=True)
+    files, texts = labels["FILENAME"].tolist(), labels["IDENTITY"].tolist()
     with open(csv_path(root, "train"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["FILENAME", "IDENTITY"])
         for i in range(rows):
-            row = labels.iloc[i % len(labels)]
             name = f"TRAIN_{i + 1:06d}.jpg"
-            os.link(src / row.FILENAME, train / name)
-            w.writerow([name, row.IDENTITY])
+            os.link(src / files[i % len(files)], train / name)
+            w.writerow([name, texts[i % len(texts)]])
     val = image_dir(root, "validation")
     val.mkdir(parents=True)
     for name in labels["FILENAME"]:
