@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from hwr.backend import BackendError, check_backend
+from hwr.distribute import DEVICES_HELP, parse_devices
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -28,6 +29,14 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _devices(text: str) -> str:
+    try:
+        parse_devices(text)
+    except BackendError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from hwr.training import TrainConfig
 
@@ -42,25 +51,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="folder in the Kaggle layout (written_name_*_v2.csv, *_v2/*/)")
     g.add_argument("--train-rows", help="training selection, SPLIT or SPLIT:FIRST-LAST by file number "
                    "(default: 'train' when its CSV exists, else validation:1-1000)")
-    g.add_argument("--eval-rows", help="evaluation selection (default: 'validation', or "
-                   "validation:1001-1500 on the sample); never trained on")
+    g.add_argument("--dev-rows", help="development selection: chooses the checkpoint, stops stages early "
+                   "and sets the pseudo-label threshold (default: the last 2%% of 'train' by file number, "
+                   "or validation:901-1000 on the sample); never trained on")
+    g.add_argument("--eval-rows", help="evaluation selection, only reported: scored once at the end "
+                   "(default: 'validation', or validation:1001-1500 on the sample); never trained on")
     g.add_argument("--lexicon", type=Path, default=c.lexicon, help="name<TAB>count file")
     g.add_argument("--fonts", type=Path, default=c.fonts, help="handwriting fonts for synthesis")
     g.add_argument("--synthetic", type=int, default=c.synthetic, help="synthetic names to render (0: none)")
+    g.add_argument("--dev-synthetic", type=int, default=c.dev_synthetic,
+                   help="names rendered in the held-out fonts (config.HELDOUT_FONTS) for the development set "
+                        "(0: real development crops only)")
     g.add_argument("--canvas-fraction", type=float, default=c.canvas_fraction, help="share of synthetic names drawn canvas-style")
     g.add_argument("--max-train-images", type=int, help="use at most this many real labelled crops")
+    g.add_argument("--max-dev-images", type=int, help="use at most this many real development crops")
     g.add_argument("--max-eval-images", type=int, help="evaluate on at most this many crops")
     g.add_argument("--max-unlabelled", type=int, help="pseudo-label at most this many unlabelled crops")
     g = p.add_argument_group("schedule")
     g.add_argument("--epochs", type=int, default=c.epochs, help="epochs of the mixed (synthetic + real) stage")
     g.add_argument("--pseudo-rounds", type=int, default=c.pseudo_rounds, help="self-training rounds on unlabelled crops")
     g.add_argument("--pseudo-epochs", type=int, default=c.pseudo_epochs, help="epochs per self-training round")
-    g.add_argument("--pseudo-threshold", type=float, default=c.pseudo_threshold, help="minimum confidence P(text|image) to keep a pseudo-label")
+    g.add_argument("--pseudo-threshold", type=float, default=c.pseudo_threshold,
+                   help="minimum confidence P(text|image) to keep a pseudo-label (default: chosen on the "
+                        "development set, the lowest at which --pseudo-precision of its readings are right)")
+    g.add_argument("--pseudo-precision", type=float, default=c.pseudo_precision,
+                   help="share of right readings the chosen pseudo-label threshold must give on the development set")
     g.add_argument("--finetune-epochs", type=int, default=c.finetune_epochs, help="final epochs on real (+ pseudo) crops at 0.3× rate")
     g.add_argument("--steps-per-epoch", type=int, default=c.steps_per_epoch, help="batches per epoch (an epoch ends with evaluation and a checkpoint)")
     g.add_argument("--batch-size", type=int, default=c.batch_size)
     g.add_argument("--learning-rate", type=float, default=c.learning_rate)
-    g.add_argument("--patience", type=int, default=c.patience, help="early stopping: epochs without a lower evaluation CER")
+    g.add_argument("--patience", type=int, default=c.patience, help="early stopping: epochs without a lower development CER")
     g.add_argument("--time-limit", type=float, metavar="MINUTES",
                    help="fit the schedule into this many minutes (stages share the time by their epochs; "
                         "then evaluation and saving follow)")
@@ -83,8 +103,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--out-dir", type=Path, default=c.out_dir,
                    help="run folder: checkpoints, caches, history, report, model")
     g.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its last checkpoint")
-    g.add_argument("--devices", choices=("auto", "cpu", "gpu", "all"), default=c.devices,
-                   help="where to train: tf.distribute on TensorFlow, keras.distribution on JAX")
+    g.add_argument("--devices", type=_devices, default=c.devices,
+                   help=f"where to train: {DEVICES_HELP}; tf.distribute on TensorFlow (TF_CONFIG with a "
+                        "cluster: multi-worker), keras.distribution on JAX. --batch-size is the global batch")
+    g.add_argument("--cluster-timeout", type=float, default=c.cluster_timeout, metavar="SECONDS",
+                   help="with TF_CONFIG: how long a worker waits for the others before giving up")
     g.add_argument("--decoders", type=_names, default=",".join(c.decoders),
                    help="decoders the final evaluation scores (beam and lexicon run for minutes outside "
                         "TensorFlow; score them later with python -m hwr.evaluate --record)")
@@ -105,14 +128,28 @@ def main(argv: list[str] | None = None) -> int:
     except BackendError as err:
         print(f"train.py: {err}", file=sys.stderr)
         return 2
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+    # TF_CONFIG and the devices first: collective ops and logical devices must be set up before
+    # anything else touches TensorFlow (parse_args imports hwr.training, and with it Keras)
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--devices", default="auto")
+    early.add_argument("--cluster-timeout", type=float, default=None)
+    early.add_argument("-q", "--quiet", action="store_true")
+    first, _ = early.parse_known_args(argv)
+    logging.basicConfig(level=logging.WARNING if first.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        from hwr import distribute
+
+        distribute.start(first.devices, first.cluster_timeout or distribute.CLUSTER_TIMEOUT)
+    except BackendError as err:
+        print(f"train.py: {err}", file=sys.stderr)
+        return 2
+    args = parse_args(argv)
     from hwr.data import DataError
     from hwr.lexicon import LexiconError
     try:
         from hwr.model import ModelSpec
-        from hwr.training import TrainConfig, run
+        from hwr.training import ResumeError, TrainConfig, run
 
         spec = ModelSpec(height=args.height, width=args.width, conv_filters=args.conv_filters,
                          pools=ModelSpec().pools[:len(args.conv_filters)],
@@ -120,25 +157,29 @@ def main(argv: list[str] | None = None) -> int:
                          rnn_units=args.rnn_units)
         cfg = TrainConfig(
             data_dir=args.data_dir, out_dir=args.out_dir, train_selection=args.train_rows,
-            eval_selection=args.eval_rows, lexicon=args.lexicon, fonts=args.fonts,
-            synthetic=args.synthetic, canvas_fraction=args.canvas_fraction,
-            max_train_images=args.max_train_images, max_eval_images=args.max_eval_images,
+            dev_selection=args.dev_rows, eval_selection=args.eval_rows, lexicon=args.lexicon,
+            fonts=args.fonts, synthetic=args.synthetic, dev_synthetic=args.dev_synthetic,
+            canvas_fraction=args.canvas_fraction, max_train_images=args.max_train_images,
+            max_dev_images=args.max_dev_images, max_eval_images=args.max_eval_images,
             epochs=args.epochs, pseudo_rounds=args.pseudo_rounds, pseudo_epochs=args.pseudo_epochs,
-            pseudo_threshold=args.pseudo_threshold, max_unlabelled=args.max_unlabelled,
+            pseudo_threshold=args.pseudo_threshold, pseudo_precision=args.pseudo_precision,
+            max_unlabelled=args.max_unlabelled,
             finetune_epochs=args.finetune_epochs, steps_per_epoch=args.steps_per_epoch,
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
             time_limit=args.time_limit,
-            seed=args.seed, decoders=args.decoders, devices=args.devices, processes=args.processes, spec=spec,
+            seed=args.seed, decoders=args.decoders, devices=args.devices,
+            cluster_timeout=args.cluster_timeout, processes=args.processes, spec=spec,
             export=args.export, overwrite=args.overwrite, init_model=args.init_model,
             warm_start=args.warm_start)
         command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         meta = run(cfg, resume=args.resume, command=command)
-    except (DataError, BackendError, LexiconError, FileExistsError, FileNotFoundError) as err:
+    except (DataError, BackendError, LexiconError, ResumeError, FileExistsError, FileNotFoundError) as err:
         print(f"train.py: {err}", file=sys.stderr)
         return 2
     best = meta["decoder_default"]
     m = meta["metrics"][best]
-    print(f"{best}: word accuracy {m['word_accuracy']:.1%}, CER {m['cer']:.2%} on {m['images']} images; "
+    print(f"{best}: word accuracy {m['word_accuracy']:.1%}, CER {m['cer']:.2%} on {m['images']} images of "
+          f"{meta['evaluation']['selection']} (checkpoint chosen on {meta['selection']['development']['selection']}); "
           f"model in {args.out_dir / 'crnn.keras'}")
     return 0
 

@@ -32,8 +32,10 @@ IMG_WIDTH = 256
 #: Longest label the training pipeline pads to (Kaggle names are ≤ 34 characters).
 MAX_LABEL_LEN = 34
 
-#: On the shared sample: VALIDATION_0001–1000 train, 1001–1500 evaluate (../shared/README.md).
-SAMPLE_TRAIN_RANGE = (1, 1000)
+#: On the shared sample: VALIDATION_0001–0900 train, 0901–1000 select (checkpoints, early stopping,
+#: thresholds: the development set), 1001–1500 report (../shared/README.md; issue 16).
+SAMPLE_TRAIN_RANGE = (1, 900)
+SAMPLE_DEV_RANGE = (901, 1000)
 SAMPLE_EVAL_RANGE = (1001, 1500)
 
 #: Hard limit on decoded image size (pixels) so a 10,000 × 10,000 upload cannot exhaust memory.

@@ -6,7 +6,8 @@
 Labels are cleaned as the field does (blank, UNREADABLE and EMPTY dropped, upper-cased, labels the
 alphabet cannot encode dropped), and every rule reports how many rows it dropped. A *selection*
 such as ``validation:1001-1500`` picks rows by the number in the file name, which is how the shared
-sample is split (VALIDATION_0001–1000 to train, 1001–1500 to evaluate).
+sample is split (VALIDATION_0001–0900 to train, 0901–1000 to choose checkpoints and settings,
+1001–1500 to report).
 """
 
 from __future__ import annotations
@@ -153,10 +154,35 @@ def unlabelled_images(root: Path | str, split: str = "train", limit: int | None 
     return [folder / f for f in files[:limit]]
 
 
+#: share of the full download's training split (the highest file numbers) kept aside for development
+DEV_SHARE = 0.02
+
+
+def _train_dev_cut(root: Path) -> tuple[int, int]:
+    """(last training number, last number) of the full ``train`` split: the last DEV_SHARE is development."""
+    numbers = read_labels(root, "train")["FILENAME"].map(file_number)
+    last = int(numbers.max()) if len(numbers) else 0
+    return last - max(1, round(DEV_SHARE * last)), last
+
+
 def default_selections(root: Path | str) -> tuple[str, str]:
-    """(train, evaluation) selections: Kaggle's own split when it is all there, else the sample's."""
+    """(train, evaluation) selections: Kaggle's own split when it is all there, else the sample's.
+
+    Training leaves out the development rows (``development_selection``), so that checkpoints and
+    settings can be chosen on data that is neither trained on nor reported.
+    """
     if csv_path(Path(root), "train").is_file():
-        return "train", "validation"
+        cut, _ = _train_dev_cut(Path(root))
+        return f"train:1-{cut}", "validation"
     lo, hi = config.SAMPLE_TRAIN_RANGE
     elo, ehi = config.SAMPLE_EVAL_RANGE
     return f"validation:{lo}-{hi}", f"validation:{elo}-{ehi}"
+
+
+def development_selection(root: Path | str) -> str:
+    """The development selection: the last 2% of ``train`` on the full download, else the sample's rows."""
+    if csv_path(Path(root), "train").is_file():
+        cut, last = _train_dev_cut(Path(root))
+        return f"train:{cut + 1}-{last}"
+    lo, hi = config.SAMPLE_DEV_RANGE
+    return f"validation:{lo}-{hi}"

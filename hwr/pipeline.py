@@ -1,60 +1,23 @@
-"""Stage: samples → batches. Images are preprocessed once into compact uint8 arrays, then batched.
+"""Stage: preprocessed arrays → batches. The batches index, lightly augment and scale.
 
-Preprocessing a crop costs ~2 ms and a training step far more, so every image (real, synthetic,
-pseudo-labelled) goes through the shared ``preprocess`` once, is cached on disk as uint8, and the
-batches only index, lightly augment and scale. ``Batches`` is a ``keras.utils.PyDataset``: it runs
-on every backend without TensorFlow, and on the TensorFlow backend Keras feeds it through a
-``tf.data`` pipeline (``from_generator`` + prefetch) so loading overlaps the training step.
+Every image (real, synthetic, pseudo-labelled) is preprocessed once into uint8 (``hwr.cache``, on
+disk and memory-mapped); a stage's data is an ``ImageStack`` of those arrays, repeated as the mix
+asks, without copying them into one array (331k real crops repeated would not fit in a laptop).
+``Batches`` is a ``keras.utils.PyDataset``: it runs on every backend without TensorFlow, and on the
+TensorFlow backend Keras feeds it through a ``tf.data`` pipeline (``from_generator`` + prefetch) so
+loading overlaps the training step.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-from pathlib import Path
 from typing import Sequence
 
 import cv2
 import keras
 import numpy as np
-from tqdm.auto import tqdm
 
 from hwr import config
 from hwr.alphabet import Alphabet
-from hwr.preprocess import PREPROCESS_VERSION, ImageError, preprocess, to_uint8
-
-log = logging.getLogger(__name__)
-
-
-def prepare(source, height: int = config.IMG_HEIGHT, width: int = config.IMG_WIDTH) -> np.ndarray:
-    """The shared preprocessing, stored as uint8 (what caches and synthesis workers return)."""
-    return to_uint8(preprocess(source, height, width))
-
-
-def prepare_files(paths: Sequence[Path], height: int, width: int, cache: Path | None = None,
-                  desc: str = "preprocess") -> tuple[np.ndarray, list[int]]:
-    """Preprocess image files (cached by their names and the size); returns arrays and kept indices.
-
-    Unreadable files are logged and skipped, so one corrupt scan does not stop a 331k-image run.
-    """
-    key = hashlib.sha1("\n".join(map(str, paths)).encode()
-                       + f"{height}x{width}v{PREPROCESS_VERSION}".encode()).hexdigest()[:12]
-    cache_file = cache / f"{desc}-{key}.npz" if cache else None
-    if cache_file and cache_file.is_file():
-        with np.load(cache_file) as z:
-            return z["images"], z["kept"].tolist()
-    images, kept = [], []
-    for i, path in enumerate(tqdm(paths, desc=desc, unit="img", leave=False)):
-        try:
-            images.append(prepare(path, height, width))
-            kept.append(i)
-        except ImageError as err:
-            log.warning("skipped %s", err)
-    arr = np.stack(images) if images else np.zeros((0, height, width), np.uint8)
-    if cache_file:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache_file, images=arr, kept=np.array(kept, np.int64))
-    return arr, kept
 
 
 def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -74,13 +37,40 @@ def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-class Batches(keras.utils.PyDataset):
-    """(images uint8 (N, H, W), texts) → shuffled batches of (float32 (B, H, W, 1), int32 labels)."""
+class ImageStack:
+    """Arrays (N_i, H, W) seen as one, each repeated ``reps`` times, gathered by index without a copy."""
 
-    def __init__(self, images: np.ndarray, texts: Sequence[str], alphabet: Alphabet,
+    def __init__(self, parts: Sequence[tuple[np.ndarray, int]]):
+        self.parts = [p for p, reps in parts for _ in range(reps)]
+        self.shape = (sum(len(p) for p in self.parts), *self.parts[0].shape[1:]) if self.parts else (0,)
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx: np.ndarray) -> np.ndarray:
+        """Rows ``idx`` (an integer array) as one new array, in the order asked."""
+        idx = np.asarray(idx)
+        which = np.searchsorted(self.starts, idx, side="right") - 1
+        out = np.empty((len(idx), *self.shape[1:]), np.uint8)
+        for k in np.unique(which):
+            sel = which == k
+            rows = idx[sel] - self.starts[k]
+            order = np.argsort(rows)  # memory maps read fastest in file order
+            out[np.flatnonzero(sel)[order]] = self.parts[k][rows[order]]
+        return out
+
+
+class Batches(keras.utils.PyDataset):
+    """(images uint8 (N, H, W), texts) → shuffled batches of (float32 (B, H, W, 1), int32 labels).
+
+    ``images`` is an array, a memory map or an ``ImageStack``: anything indexed by an integer array.
+    """
+
+    def __init__(self, images: np.ndarray | ImageStack, texts: Sequence[str], alphabet: Alphabet,
                  batch_size: int = 64, shuffle: bool = True, seed: int = 0,
                  augment_mask: np.ndarray | None = None, steps: int | None = None,
-                 first_epoch: int = 0, **kwargs):
+                 first_epoch: int = 0, shard: tuple[int, int] = (0, 1), **kwargs):
         super().__init__(**kwargs)
         if len(images) != len(texts):
             raise ValueError("images and texts differ in length")
@@ -94,6 +84,7 @@ class Batches(keras.utils.PyDataset):
         self.steps = steps or int(np.ceil(len(images) / batch_size))
         self.epoch = first_epoch  # a resumed run shuffles on from where it stopped
         self.seed = seed
+        self.shard = shard  # (k, n): this process gives rows k, k+n, … of every global batch (multi-process JAX)
         self._order = self._make_order()
 
     def _make_order(self) -> np.ndarray:
@@ -108,9 +99,9 @@ class Batches(keras.utils.PyDataset):
         return self.steps if self.shuffle else int(np.ceil(len(self.images) / self.batch_size))
 
     def __getitem__(self, index: int):
-        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        x = self.images[idx].copy()
+        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size][self.shard[0]::self.shard[1]]
+        rng = np.random.default_rng([self.seed, self.epoch, index, *self.shard[:self.shard[1] > 1]])
+        x = np.array(self.images[idx])  # a copy: augmentation must not write into a cache
         for j in np.flatnonzero(self.augment_mask[idx]):
             x[j] = augment(x[j], rng)
         return (x.astype(np.float32) / 255.0)[..., None], self.labels[idx]

@@ -1,10 +1,16 @@
-"""Stage: the training report. Markdown + curves PNG beside the model, from its metadata and history."""
+"""Stage: the training report. Markdown + curves PNG beside the model, from its metadata and history.
+
+It names which set chose the checkpoint, stopped training and set the pseudo-label threshold, and
+which set the reported figures are on, so a reader can tell selection from evaluation.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+
+from hwr import atomic
 
 
 def _table(metrics: dict) -> str:
@@ -21,6 +27,28 @@ def _cut(training: dict) -> str:
     return f" (stages cut short by `--time-limit`: {', '.join(cut)})" if cut else ""
 
 
+def _selection(metadata: dict) -> str:
+    """Which set chose what (issue 16): the development set selects, the evaluation set is only reported."""
+    sel = metadata.get("selection")
+    if not sel:
+        return ""
+    dev = sel["development"]
+    fonts = (f" + {dev['heldout_font_names']} names rendered in the held-out fonts "
+             f"({', '.join(dev['heldout_fonts'])})" if dev.get("heldout_font_names") else "")
+    thresholds = "; ".join(f"{stage}: {t['value']:.3f} (chosen on {t['chosen_on']})"
+                           for stage, t in sel.get("pseudo_threshold", {}).items()) or "no self-training"
+    return f"""
+## What selected what
+
+- development set: {dev['selection']} ({dev['kept']} real crops){fonts}; never trained on
+- checkpoint: {sel['checkpoint']}
+- early stopping: {sel['early_stopping']}
+- pseudo-label threshold: {thresholds}
+- default decoder: {sel['decoder_default']}
+- reported figures: {sel['reported']}
+"""
+
+
 def write_report(model_path: Path, metadata: dict, history: pd.DataFrame) -> Path:
     """Write ``NAME_report.md`` and ``NAME_curves.png`` beside the model; returns the report path."""
     from hwr.plots import curves_figure
@@ -30,7 +58,8 @@ def write_report(model_path: Path, metadata: dict, history: pd.DataFrame) -> Pat
     curves = Path(f"{stem}_curves.png")
     if len(history):
         fig = curves_figure(history)
-        fig.savefig(curves, dpi=110, bbox_inches="tight")
+        with atomic.atomic_path(curves) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     t = metadata["training"]
     data = t["data"]
     ev = metadata["evaluation"]
@@ -40,9 +69,9 @@ def write_report(model_path: Path, metadata: dict, history: pd.DataFrame) -> Pat
 
 {_table(metadata['metrics'])}
 
-Best decoder by CER: **{metadata['decoder_default']}**. CER is edits / truth characters over the whole set;
+Default decoder: **{metadata['decoder_default']}** (chosen on the development set when the report says so below). CER is edits / truth characters over the whole set;
 "correct characters (position-wise)" is the Kaggle notebook's figure (same character at the same position).
-
+{_selection(metadata)}
 ## Training data
 
 - real labelled crops: {data['real']['kept']} ({data['real']['selection']})
@@ -59,5 +88,5 @@ Best decoder by CER: **{metadata['decoder_default']}**. CER is edits / truth cha
 ![curves]({curves.name})
 """
     report = Path(f"{stem}_report.md")
-    report.write_text(text)
+    atomic.write_text(report, text)
     return report

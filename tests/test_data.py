@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from hwr import config
-from hwr.data import (DataError, Sample, default_selections, file_number, load_split,
-                      parse_selection, unlabelled_images)
+from hwr.data import (DataError, Sample, default_selections, development_selection, file_number,
+                      load_split, parse_selection, unlabelled_images)
 
 # What the sample's validation CSV holds (../shared/README.md): 6 EMPTY and 1 UNREADABLE,
 # 3 blank labels. Rows 1–1000: UNREADABLE 0006, EMPTY 0180 0591 0922, blank 0254.
@@ -144,7 +144,28 @@ def test_unlabelled_images_bundled(bundled_data, tmp_path):
         unlabelled_images(tmp_path)
 
 
-def test_default_selections(tmp_path, bundled_data):
-    assert default_selections(bundled_data) == ("validation:1-1000", "validation:1001-1500")
-    (tmp_path / "written_name_train_v2.csv").write_text("")
-    assert default_selections(tmp_path) == ("train", "validation")
+def _rows(root: Path, selection: str) -> set[str]:
+    split, rows = parse_selection(selection)
+    names = [p.name for p in (root / f"{split}_v2" / split).iterdir()]
+    return {f"{split}/{n}" for n in names if rows is None or rows[0] <= file_number(n) <= rows[1]}
+
+
+def test_default_selections_on_the_sample_keep_train_dev_and_evaluation_apart(shared_data):
+    train, evaluation = default_selections(shared_data)
+    dev = development_selection(shared_data)
+    assert (train, dev, evaluation) == ("validation:1-900", "validation:901-1000", "validation:1001-1500")
+    sets = [_rows(shared_data, s) for s in (train, dev, evaluation)]
+    assert [len(s) for s in sets] == [900, 100, 500]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+
+
+def test_default_selections_on_the_full_download_hold_out_the_end_of_train(make_layout, tmp_path):
+    root = make_layout([(f"TRAIN_{i:05d}.jpg", "ANNA") for i in range(1, 201)], split="train")
+    make_layout([("VALIDATION_0001.jpg", "LEA")], root=root)
+    train, evaluation = default_selections(root)
+    dev = development_selection(root)
+    assert (train, dev, evaluation) == ("train:1-196", "train:197-200", "validation")  # the last 2%
+    sets = [_rows(root, s) for s in (train, dev, evaluation)]
+    assert [len(s) for s in sets] == [196, 4, 1]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert load_split(root, dev)[1].kept == 4

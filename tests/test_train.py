@@ -10,7 +10,8 @@ import pytest
 import train
 from hwr import config
 
-TINY = ["--max-train-images", "24", "--max-eval-images", "8", "--max-unlabelled", "8",
+TINY = ["--train-rows", "validation:1-30", "--dev-rows", "validation:31-40", "--dev-synthetic", "0",
+        "--max-train-images", "24", "--max-eval-images", "8", "--max-unlabelled", "8",
         "--epochs", "2", "--pseudo-rounds", "1", "--pseudo-epochs", "1", "--pseudo-threshold", "0",
         "--finetune-epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8",
         "--conv-filters", "8,16,16,16", "--rnn-units", "16", "--processes", "1", "-q"]
@@ -20,8 +21,8 @@ TINY = ["--max-train-images", "24", "--max-eval-images", "8", "--max-unlabelled"
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     synthetic = "16" if config.SHARED_FONTS.is_dir() else "0"
-    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(out), "--synthetic", synthetic,
-            "--lexicon", str(config.BUNDLED_LEXICON), "--export", str(out / "export" / "m.keras"), *TINY]
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(out), "--lexicon", str(config.BUNDLED_LEXICON),
+            "--export", str(out / "export" / "m.keras"), *TINY, "--synthetic", synthetic, "--dev-synthetic", synthetic]
     assert train.main(argv) == 0
     return out, argv
 
@@ -149,3 +150,42 @@ def test_starting_from_a_missing_model_is_one_line(tmp_path, capsys, option):
     assert train.main(argv) == 2
     err = capsys.readouterr().err
     assert "none.keras" in err and "Traceback" not in err
+
+
+def test_a_run_records_which_set_selected_what_and_which_was_only_reported(tiny_run):
+    out, _ = tiny_run
+    meta = json.loads((out / "crnn.json").read_text())
+    sel = meta["selection"]
+    assert sel["development"]["selection"] == "validation:31-40" and sel["development"]["kept"] == 10
+    assert meta["evaluation"]["selection"] == "validation:1001-1500"
+    assert meta["training"]["data"]["real"]["selection"] == "validation:1-30"
+    if config.SHARED_FONTS.is_dir():  # the development set's unseen hands
+        assert sel["development"]["heldout_font_names"] == 16 and "SteveHand" in sel["development"]["heldout_fonts"]
+    assert sel["checkpoint"].startswith("best.keras: epoch ") and "development CER" in sel["checkpoint"]
+    assert sel["pseudo_threshold"]["pseudo1"] == {"value": 0.0, "chosen_on": "--pseudo-threshold"}
+    assert sel["decoder_default"].startswith(meta["decoder_default"] + ": lowest development CER")
+    assert "scored once, after training" in sel["reported"]
+    history = pd.read_csv(out / "history.csv")  # per epoch: the development set only
+    assert {"dev_real_cer", "val_cer"} <= set(history.columns) and not any("eval" in c for c in history.columns)
+    report = (out / "crnn_report.md").read_text()
+    assert "## What selected what" in report and "development set: validation:31-40" in report
+    assert "reported figures: validation:1001-1500: scored once" in report
+
+
+def test_the_pseudo_label_threshold_is_the_lowest_that_keeps_the_precision_asked():
+    from hwr.training import choose_threshold
+
+    truths = ["ANNA", "LEA", "MARC", "JEAN", "PAUL"]
+    readings = ["ANNA", "LEA", "MARK", "JEAN", "POL"]
+    confidences = [0.99, 0.95, 0.9, 0.8, 0.5]
+    assert choose_threshold(truths, readings, confidences, 0.75) == 0.8  # 3 of the 4 above 0.8 are right
+    assert choose_threshold(truths, readings, confidences, 1.0) == 0.95
+    assert choose_threshold(truths, ["X"] * 5, confidences, 0.5) == 1.0  # none right: keep (almost) none
+
+
+def test_training_rows_that_overlap_the_reported_set_are_refused_in_one_line(tmp_path, capsys):
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
+            "--lexicon", str(config.BUNDLED_LEXICON), *TINY, "--train-rows", "validation:1001-1010"]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip().split("\r")[-1].strip()
+    assert err.startswith("train.py: the training and evaluation selections share") and len(err.splitlines()) == 1
