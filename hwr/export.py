@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwr import config
+from hwr.atomic import atomic_path
 
 if TYPE_CHECKING:
     import keras
@@ -90,17 +90,15 @@ def export_onnx(model: keras.Model, keras_file: Path | str) -> dict:
     target = onnx_path(keras_file)
     sha = file_sha256(keras_file)
     start = time.perf_counter()
-    tmp = target.with_suffix(".partial.onnx")
     try:
-        model(np.ones((1, *model.input_shape[1:]), np.float32), training=False)
-        model.export(str(tmp), format="onnx", verbose=False)
-        proto = onnx.load(tmp)
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = HASH_KEY, sha
-        onnx.save(proto, tmp)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            model(np.ones((1, *model.input_shape[1:]), np.float32), training=False)
+            model.export(str(tmp), format="onnx", verbose=False)
+            proto = onnx.load(tmp)
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = HASH_KEY, sha
+            onnx.save(proto, tmp)
     except Exception as err:  # tf2onnx and onnx raise many kinds; the .keras file stays the model
-        tmp.unlink(missing_ok=True)
         raise ExportError(f"cannot export {keras_file} to ONNX: {type(err).__name__}: {err}") from err
     seconds = time.perf_counter() - start
     log.info("wrote %s in %.1f s", target, seconds)

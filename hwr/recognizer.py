@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from hwr import __version__, config
+from hwr import __version__, atomic, config
 from hwr.alphabet import Alphabet
 from hwr.decode import DecodeOptions, Decoded, decode
 from hwr.export import HASH_KEY, ExportError, export_onnx, file_sha256, layer_rows, onnx_path, parameter_counts
@@ -52,11 +52,7 @@ def metadata_path(model_path: Path | str) -> Path:
 
 def write_metadata(model_path: Path | str, metadata: dict) -> Path:
     """Write a model's JSON metadata through a temporary file: a crash leaves the old file, never half a new one."""
-    path = metadata_path(model_path)
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(metadata, indent=2, default=str))
-    os.replace(tmp, path)
-    return path
+    return atomic.write_json(metadata_path(model_path), metadata)
 
 
 def save_model(model: keras.Model, path: Path | str, metadata: dict, overwrite: bool = False,
@@ -74,8 +70,8 @@ def save_model(model: keras.Model, path: Path | str, metadata: dict, overwrite: 
         raise ValueError(f"model files end in .keras: {path}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (train.py --overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    with atomic.atomic_path(path) as tmp:  # a kill mid-save leaves the previous model whole
+        model.save(tmp)
     meta = {"hwr_version": __version__, "keras_version": keras.__version__,
             "backend": keras.backend.backend(), **metadata}
     if onnx and keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tf2onnx"):
