@@ -37,10 +37,15 @@ from hwr.config import MAX_LABEL_LEN
 logger = logging.getLogger(__name__)
 
 #: Bumped when the renderer changes, so caches of rendered names are rebuilt.
-SYNTH_VERSION = 2
+SYNTH_VERSION = 3
+
+#: Share of the non-canvas names rendered as phone photos (the rest look like Kaggle form crops).
+#: A default here rather than a training option: the photo look exists so that uploads from a
+#: phone read as well as scans, and the real crops still dominate the form look's share.
+PHOTO_FRACTION = 0.25
 
 FONT_SUFFIXES = frozenset({".ttf", ".otf", ".woff", ".woff2"})
-STYLES = ("form", "canvas")
+STYLES = ("form", "canvas", "photo")
 
 #: Fonts that pass the automatic checks but draw letters no pen draws (checked by eye on a contact
 #: sheet): swashes that swallow the neighbours, blackletter capitals, outlined and dotted letters,
@@ -307,16 +312,20 @@ def _handwriting(
     slant: float,
     angle: float,
     jitter: float,
+    drift: float = 0.0,
 ) -> _Layer:
     """Place each letter with its own size, rotation and baseline jitter on a shared slant and angle.
 
     ``spacing`` is the gap added after each letter, in cap heights (forms have letter boxes, so often
-    a lot); ``jitter`` scales all per-letter randomness.
+    a lot); ``jitter`` scales all per-letter randomness; ``drift`` (in cap heights) is a slow wave
+    of the baseline along the name, as a hand writing without a line lets it wander.
     """
     metrics = _metrics(path)
     size = max(int(round(metrics.size_per_cap * _BASE_CAP)), 4)
     # All per-letter randomness in one draw: size, gap, rotation, slant, baseline offset, advance.
-    wiggle = rng.normal(0.0, jitter, (len(text), 5)) * (0.07, 0.12, 0.06, 0.06, 0.06)
+    wiggle = rng.normal(0.0, jitter, (len(text), 5)) * (0.09, 0.12, 0.06, 0.07, 0.06)
+    wave = drift * np.sin(2 * np.pi * np.arange(len(text)) / rng.uniform(4, 12) + rng.uniform(0, 2 * np.pi))
+    wiggle[:, 4] += wave
     stretch = rng.uniform(0.92, 1.08, len(text))
     space_stretch = rng.uniform(0.8, 1.5, len(text))
     dir_x, dir_y = math.cos(angle), math.sin(angle)
@@ -423,15 +432,16 @@ def _name_width(text: str, path: str, spacing: float) -> float:
 def _pen_name(text: str, path: str, rng: np.random.Generator, spacing: float) -> _Layer:
     """The name written with a ballpoint at cap height ``_BASE_CAP``: thin strokes, uneven letters."""
     layer = _handwriting(
-        text, path, rng, cap=_BASE_CAP, spacing=spacing, slant=rng.normal(0.0, 0.12),
-        angle=rng.normal(0.0, 0.015), jitter=rng.uniform(0.4, 1.3),
+        text, path, rng, cap=_BASE_CAP, spacing=spacing, slant=rng.normal(0.0, 0.15),
+        angle=rng.normal(0.0, 0.015), jitter=rng.uniform(0.4, 1.5),
+        drift=rng.uniform(0.0, 0.12) if rng.random() < 0.5 else 0.0,
     )
     margin = 4
     ink = _pad(layer.ink, margin)
-    if rng.random() < 0.5:
-        ink = _wobble(ink, rng, amplitude=rng.uniform(0.5, 1.6), period=rng.uniform(14, 30))
+    if rng.random() < 0.65:  # elastic: each letter bent a little differently
+        ink = _wobble(ink, rng, amplitude=rng.uniform(0.5, 2.0), period=rng.uniform(12, 30))
     current = _metrics(path).stroke_per_cap * _BASE_CAP
-    ink = _set_stroke(ink, current, _BASE_CAP * rng.uniform(0.06, 0.11))
+    ink = _set_stroke(ink, current, _BASE_CAP * rng.uniform(0.05, 0.13))
     return _Layer(ink, layer.baseline_y + margin, layer.cap)
 
 
@@ -689,6 +699,32 @@ def _stick_lines(text: str, rng: np.random.Generator, cap: float) -> np.ndarray:
     return np.where(lines > 0, 255, 0).astype(np.uint8)
 
 
+def centre_lines(text: str, path: str, rng: np.random.Generator, cap: float,
+                 extra_spacing: float = 0.0) -> np.ndarray:
+    """``text`` in the font as 1-px centre lines (255 on 0), ``cap`` px tall: what a pen retraces.
+
+    Letters get their own size, rotation and baseline, and most names a smooth wobble, so the
+    strokes shake the way a mouse or a finger makes them.
+    """
+    layer = _handwriting(
+        text, path, rng, cap=_BASE_CAP, spacing=rng.uniform(0.0, 0.6) + extra_spacing,
+        slant=rng.normal(0.0, 0.18), angle=rng.normal(0.0, 0.05), jitter=rng.uniform(0.6, 1.8),
+        drift=rng.uniform(0.0, 0.15) if rng.random() < 0.5 else 0.0,
+    )
+    ink = _pad(layer.ink, 4)
+    if rng.random() < 0.7:
+        ink = _wobble(ink, rng, amplitude=rng.uniform(0.5, 1.5), period=rng.uniform(20, 48))
+    zoom = cap / _BASE_CAP
+    lines = cv2.resize(_skeleton(ink), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
+    return np.where(lines > 0, 255, 0).astype(np.uint8)
+
+
+def pen_ink(text: str, path: str, rng: np.random.Generator, cap: float) -> np.ndarray:
+    """``text`` written with a ballpoint in the font, ``cap`` px tall: an ink layer, 255 = ink."""
+    layer = _pen_name(text, path, rng, spacing=rng.uniform(0.05, 0.8))
+    return _resized(layer.ink, cap / layer.cap)
+
+
 def _render_canvas(text: str, path: str, rng: np.random.Generator) -> np.ndarray:
     """A name drawn on a web canvas: big, even strokes, black on white, generous margins.
 
@@ -701,22 +737,76 @@ def _render_canvas(text: str, path: str, rng: np.random.Generator) -> np.ndarray
     if rng.random() < 0.5:
         lines = _stick_lines(text, rng, cap)
     else:
-        layer = _handwriting(
-            # the brush widens every letter, so the gaps grow with it
-            text, path, rng, cap=_BASE_CAP, spacing=rng.uniform(0.0, 0.6) + 1.3 * brush_per_cap,
-            slant=rng.normal(0.0, 0.15), angle=rng.normal(0.0, 0.05), jitter=rng.uniform(0.6, 1.8),
-        )
-        ink = _pad(layer.ink, 4)
-        if rng.random() < 0.7:
-            ink = _wobble(ink, rng, amplitude=rng.uniform(0.5, 1.5), period=rng.uniform(20, 48))
-        zoom = cap / _BASE_CAP
-        lines = cv2.resize(_skeleton(ink), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
-        lines = np.where(lines > 0, 255, 0).astype(np.uint8)
+        # the brush widens every letter, so the gaps grow with it
+        lines = centre_lines(text, path, rng, cap, extra_spacing=1.3 * brush_per_cap)
     brush = max(int(round(cap * brush_per_cap)), 3)
     ink = cv2.dilate(_pad(lines, brush), _ellipse(brush))
     top, bottom, left, right = (int(cap * rng.uniform(0.2, 1.2)) for _ in range(4))
     ink = cv2.copyMakeBorder(ink, top, bottom, left, right, cv2.BORDER_CONSTANT, value=0)
     return np.where(ink > 127, 0, 255).astype(np.uint8)
+
+
+def _smooth_field(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
+    """Zero-mean, unit-scale noise varying over ``cells`` cells across: paper grain, uneven light."""
+    coarse = rng.normal(0.0, 1.0, (max(2, cells * h // max(w, 1) + 1), cells)).astype(np.float32)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _render_photo(text: str, path: str, rng: np.random.Generator) -> np.ndarray:
+    """A phone photo of the name written on a sheet, in gray: what the Upload page gets from a phone.
+
+    The name (ballpoint or felt pen, black or blue: dark gray here) sits somewhere on textured paper,
+    sometimes ruled, with specks and a page edge on a dark table; then the photo: a slight
+    rotation, light falling off across the sheet, a soft-edged shadow, blur, sensor noise, JPEG.
+    Smaller than a real photo (the preprocessing sees only relative sizes) so it renders fast.
+    """
+    cap = rng.uniform(20, 56)
+    ink = _resized(_pen_name(text, path, rng, spacing=rng.uniform(0.05, 0.9)).ink, cap / _BASE_CAP)
+    if rng.random() < 0.3:  # a felt pen
+        ink = cv2.dilate(ink, _ellipse(int(rng.integers(2, 4))))
+    h, w = ink.shape
+    W = int(w / rng.uniform(0.35, 0.9)) + 8
+    H = max(int(W * rng.uniform(0.45, 0.85)), 3 * h)
+    img = np.full((H, W), rng.uniform(200, 250), np.float32)
+    img += rng.uniform(1, 5) * _smooth_field(rng, H, W, int(rng.integers(40, 160)))
+    if rng.random() < 0.25:  # ruled paper, faint
+        gap = rng.uniform(1.3, 2.2) * cap
+        for ly in np.arange(rng.uniform(0, gap), H, gap):
+            img[int(ly) : int(ly) + max(1, int(cap / 25))] *= rng.uniform(0.8, 0.93)
+    x, y = int(rng.uniform(2, W - w - 2)), int(rng.uniform(0.1 * H, max(0.1 * H + 1, H - h - 0.1 * H)))
+    alpha = ink.astype(np.float32) / 255.0 * rng.uniform(0.75, 1.0)
+    region = img[y : y + h, x : x + w]
+    region += alpha * (rng.uniform(15, 90) - region)
+    if rng.random() < 0.3:
+        for _ in range(int(rng.integers(1, 8))):
+            cv2.circle(img, (int(rng.uniform(0, W)), int(rng.uniform(0, H))),
+                       int(rng.integers(1, 3)), float(rng.uniform(40, 150)), -1)
+    if rng.random() < 0.2:  # the page edge, the table beyond it
+        band = int(rng.uniform(0.03, 0.15) * W)
+        table = rng.uniform(20, 110) + 4 * _smooth_field(rng, H, band, 8)
+        if rng.random() < 0.5:
+            img[:, :band] = table
+        else:
+            img[:, W - band :] = table
+    rot = cv2.getRotationMatrix2D((W / 2, H / 2), rng.uniform(-5, 5), 1.0)
+    img = cv2.warpAffine(img, rot, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    theta = rng.uniform(0, 2 * np.pi)
+    along = (xs * math.cos(theta) + ys * math.sin(theta)) / math.hypot(W, H)
+    light = 1.0 - rng.uniform(0.0, 0.5) * (along - along.min()) + 0.04 * _smooth_field(rng, H, W, 4)
+    # the shadow: everything beyond a line across the sheet, with a blurred edge
+    phi, offset = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.9)
+    side = (xs / W - 0.5) * math.cos(phi) + (ys / H - 0.5) * math.sin(phi) - (offset - 0.5)
+    edge = rng.uniform(0.02, 0.12)
+    shadow = 1.0 / (1.0 + np.exp(-side / edge))
+    if rng.random() < 0.8:
+        light *= 1.0 - rng.uniform(0.2, 0.65) * shadow
+    img *= light * rng.uniform(0.5, 1.05)
+    img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.5))
+    img += rng.normal(0, rng.uniform(1, 6), img.shape).astype(np.float32)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 93))])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else img
 
 
 def render_name(
@@ -733,6 +823,8 @@ def render_name(
         return _render_form(text, str(font_path), rng)
     if style == "canvas":
         return _render_canvas(text, str(font_path), rng)
+    if style == "photo":
+        return _render_photo(text, str(font_path), rng)
     raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
 
 
@@ -760,7 +852,13 @@ def _init_worker(job: _Job) -> None:
 def _make_sample(job: _Job, index: int, text: str) -> np.ndarray:
     """Sample ``index``: its own generator, so it comes out the same in any process and any order."""
     rng = np.random.default_rng([job.seed, index])
-    style = "canvas" if rng.random() < job.canvas_fraction else "form"
+    draw = rng.random()
+    if draw < job.canvas_fraction:
+        style = "canvas"
+    elif draw < job.canvas_fraction + (1.0 - job.canvas_fraction) * PHOTO_FRACTION:
+        style = "photo"
+    else:
+        style = "form"
     font = job.fonts[int(rng.integers(len(job.fonts)))]
     image = render_name(text, font, rng, style)
     return job.transform(image) if job.transform is not None else image

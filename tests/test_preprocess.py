@@ -138,3 +138,82 @@ def test_stroke_normalisation_never_erases_a_small_thin_crop():
     path = config.BUNDLED_DATA / "validation_v2" / "validation" / "VALIDATION_1039.jpg"
     thinned, plain = preprocess(path), preprocess(path, normalize_stroke=False)
     assert (thinned < 0.5).sum() >= 0.9 * (plain < 0.5).sum() > 100
+
+
+def paper_photo(text: str | None = "MARTIN", shadow: bool = True, seed: int = 0,
+                lines: int = 1) -> np.ndarray:
+    """A phone-photo-like BGR image: textured paper, light falling off, a soft shadow over half the
+    sheet, a slight rotation, blur and a JPEG; ``text`` in blue ink (``lines`` lines of it)."""
+    rng = np.random.default_rng(seed)
+    h, w = 900, 1200
+    ink = np.zeros((h, w), np.uint8)
+    for k in range(lines if text else 0):
+        cv2.putText(ink, text, (200, 430 + 120 * k - 60 * (lines - 1)), cv2.FONT_HERSHEY_SIMPLEX,
+                    3.0, 255, 6, cv2.LINE_AA)
+    img = np.full((h, w, 3), (235, 240, 245), np.float32)
+    img += cv2.resize(rng.normal(0, 4, (90, 120)).astype(np.float32), (w, h))[:, :, None]
+    alpha = ink.astype(np.float32)[:, :, None] / 255.0
+    img += alpha * (np.array([160, 60, 20], np.float32) - img)
+    img = cv2.warpAffine(img, cv2.getRotationMatrix2D((w / 2, h / 2), 3.0, 1.0), (w, h),
+                         borderMode=cv2.BORDER_REPLICATE)
+    light = np.linspace(1.0, 0.6, w, dtype=np.float32)[None, :].repeat(h, 0)
+    if shadow:  # darker below a soft diagonal edge
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        light *= 1.0 - 0.5 / (1.0 + np.exp(-(ys - 0.4 * xs - 350) / 40.0))
+    img = cv2.GaussianBlur(img * light[:, :, None], (0, 0), 1.2)
+    ok, jpg = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 70])
+    assert ok
+    return cv2.imdecode(jpg, cv2.IMREAD_COLOR)
+
+
+def clean_scan(text: str = "MARTIN") -> np.ndarray:
+    """The same name, equally rotated, as a clean scan: black on white, no light, no shadow."""
+    img = np.full((900, 1200), 255, np.uint8)
+    cv2.putText(img, text, (200, 430), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 0, 6, cv2.LINE_AA)
+    return cv2.warpAffine(img, cv2.getRotationMatrix2D((600, 450), 3.0, 1.0), (1200, 900),
+                          borderValue=255)
+
+
+def test_photo_with_shadow_is_cropped_to_the_name_not_the_shadow():
+    photo, scan = preprocess(paper_photo()), preprocess(clean_scan())
+    check_model_input(photo)
+    # the crop is the name, filling the input as the clean scan does ...
+    ink_cols = np.flatnonzero((photo < 0.5).any(axis=0))
+    scan_cols = np.flatnonzero((scan < 0.5).any(axis=0))
+    assert abs(ink_cols[-1] - scan_cols[-1]) < 0.1 * scan_cols[-1]
+    # ... and the shadow is gone: the two inputs agree pixel for pixel, up to blur and rotation
+    assert np.abs(photo - scan).mean() < 0.12
+    assert photo[:, ink_cols[-1] + 4:].min() > 0.9  # paper, not shadow, after the name
+
+
+def test_photo_without_writing_has_no_ink():
+    assert not has_ink(preprocess(paper_photo(text=None)))
+
+
+def test_photo_of_a_page_reads_one_line():
+    x = preprocess(paper_photo(lines=4))
+    check_model_input(x)
+    rows = (x < 0.5).any(axis=1)
+    ink_rows = np.flatnonzero(rows)
+    assert rows[ink_rows[0]:ink_rows[-1] + 1].all()  # one band of writing, no gap between lines
+
+
+def test_too_dark_photo_is_refused_with_a_message():
+    dark = (paper_photo().astype(np.float32) * 0.02).astype(np.uint8)
+    with pytest.raises(ImageError, match="too dark"):
+        preprocess(dark)
+
+
+@pytest.mark.parametrize("gain", [0.25, 3.0])
+def test_underexposed_or_overexposed_photo_still_finds_the_name(gain):
+    photo = np.clip(paper_photo().astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    x = preprocess(photo)
+    check_model_input(x)
+    assert np.abs(x - preprocess(clean_scan())).mean() < 0.15
+
+
+def test_clean_scan_is_unchanged_by_background_flattening():
+    from hwr.preprocess import flatten_background, to_gray
+
+    gray = to_gray(clean_scan())
+    np.testing.assert_allclose(flatten_background(gray), gray, atol=1e-6)
