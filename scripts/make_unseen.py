@@ -1,6 +1,7 @@
 """Unseen-style test sets in the Kaggle layout: names drawn on the canvas and photographed on paper.
 
     python scripts/make_unseen.py                       # data/unseen/{canvas,photo}, 150 names each
+    python scripts/make_unseen.py --dev-mix runs/dev16 --seed 1601 -n 100   # checkpoint selection
     python -m hwr.evaluate --data-dir data/unseen/photo --split test --rows all --decoder lexicon
 
 The names come from the lexicon and the hands from fonts the model is never trained on
@@ -24,6 +25,7 @@ import argparse
 import csv
 import logging
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hwr import config, synth  # noqa: E402
+from hwr.data import file_number, image_dir, read_labels  # noqa: E402
 from hwr.lexicon import load_lexicon  # noqa: E402
 
 log = logging.getLogger("make_unseen")
@@ -151,9 +154,9 @@ def photo_image(text: str, font: str, rng: np.random.Generator) -> bytes:
     return buf.tobytes()
 
 
-def make_set(out: Path, look: str, n: int, fonts: list[Path], names: list[str], seed: int) -> None:
-    """``n`` images of ``look`` in the Kaggle test layout under ``out``."""
-    images = out / "test_v2" / "test"
+def write_look(images: Path, look: str, n: int, fonts: list[Path], names: list[str], seed: int,
+               first: int = 1) -> list[tuple[str, str, str]]:
+    """``n`` images of ``look`` into ``images`` as TEST_{first:04d}...; their (file, name, font) rows."""
     images.mkdir(parents=True, exist_ok=True)
     suffix = ".png" if look == "canvas" else ".jpg"
     rows = []
@@ -161,21 +164,50 @@ def make_set(out: Path, look: str, n: int, fonts: list[Path], names: list[str], 
         rng = np.random.default_rng([seed, LOOKS.index(look), i])
         text = names[int(rng.integers(len(names)))]
         font = str(fonts[i % len(fonts)])
-        name = f"TEST_{i + 1:04d}{suffix}"
+        name = f"TEST_{first + i:04d}{suffix}"
         if look == "canvas":
             cv2.imwrite(str(images / name), canvas_image(text, font, rng))
         else:
             (images / name).write_bytes(photo_image(text, font, rng))
         rows.append((name, text, Path(font).name))
+    return rows
+
+
+def write_labels(out: Path, rows: list[tuple[str, str, str]]) -> None:
+    """The Kaggle test CSV (FILENAME,IDENTITY) and, beside it, which font wrote each image."""
     with (out / "written_name_test_v2.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["FILENAME", "IDENTITY"])
-        writer.writerows(r[:2] for r in rows)
+        csv.writer(f).writerows([("FILENAME", "IDENTITY")] + [r[:2] for r in rows])
     with (out / "fonts.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["FILENAME", "FONT"])
-        writer.writerows((r[0], r[2]) for r in rows)
-    log.info("%s: %d images in %s", look, n, out)
+        csv.writer(f).writerows([("FILENAME", "FONT")] + [(r[0], r[2]) for r in rows])
+
+
+def make_dev_mix(out: Path, real_dir: Path, real_rows: tuple[int, int], n: int,
+                 fonts: list[Path], names: list[str], seed: int) -> None:
+    """A development folder for ``train.py --data-dir out --eval-rows test``: checkpoints chosen on
+    real crops *and* on unseen hands in both new looks, never on the evaluation rows.
+
+    Its ``test`` split holds the real crops ``real_rows`` (copied) then ``n`` canvas drawings and ``n``
+    photos; the real splits (training rows, unlabelled crops) are linked from ``real_dir``.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in ("written_name_validation_v2.csv", "validation_v2", "train_v2"):
+        link = out / entry
+        if not link.exists():
+            link.symlink_to((real_dir / entry).resolve())
+    images = out / "test_v2" / "test"
+    images.mkdir(parents=True, exist_ok=True)
+    labels = read_labels(real_dir, "validation")
+    rows = []
+    for filename, identity in zip(labels["FILENAME"], labels["IDENTITY"]):
+        number = file_number(filename)
+        if real_rows[0] <= number <= real_rows[1]:
+            name = f"TEST_{len(rows) + 1:04d}.jpg"
+            shutil.copyfile(image_dir(real_dir, "validation") / filename, images / name)
+            rows.append((name, identity, "real:" + filename))
+    for look in LOOKS:
+        rows += write_look(images, look, n, fonts, names, seed, first=len(rows) + 1)
+    write_labels(out, rows)
+    log.info("development mix: %d images in %s", len(rows), out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--font-dir", type=Path, default=None,
                         help="fonts to write with (default: the held-out shared fonts)")
     parser.add_argument("--lexicon", type=Path, default=config.default_lexicon())
+    parser.add_argument("--dev-mix", type=Path, default=None, metavar="DIR",
+                        help="instead: build a development folder in DIR (real crops "
+                             "VALIDATION_0901-1000 + -n canvas + -n photos) for train.py's checkpoint "
+                             "selection; use another --seed than the reported sets")
+    parser.add_argument("--real-dir", type=Path, default=config.SHARED_DATA,
+                        help="the real data for --dev-mix (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -203,8 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     lexicon = load_lexicon(args.lexicon)
     # common names, as people type their own: the 3,000 most frequent, all encodable
     names = [name for name, _ in sorted(lexicon.items(), key=lambda kv: -kv[1])[:3000]]
+    if args.dev_mix:
+        make_dev_mix(args.dev_mix, args.real_dir, (901, 1000), args.n, fonts, names, args.seed)
+        return 0
     for look in looks:
-        make_set(args.out / look, look, args.n, fonts, names, args.seed)
+        out = args.out / look
+        write_labels(out, write_look(out / "test_v2" / "test", look, args.n, fonts, names, args.seed))
+        log.info("%s: %d images in %s", look, args.n, out)
     return 0
 
 

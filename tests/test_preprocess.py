@@ -217,3 +217,21 @@ def test_clean_scan_is_unchanged_by_background_flattening():
 
     gray = to_gray(clean_scan())
     np.testing.assert_allclose(flatten_background(gray), gray, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 60), (60, 2), (5, 5), (40, 300), (220, 880), (700, 1000)])
+def test_any_pixels_give_a_model_input_or_a_clear_error(shape):
+    """Noise, specks, single dots, slivers: never a traceback (the synthesizer and the app feed it all)."""
+    rng = np.random.default_rng(sum(shape))
+    images = [rng.integers(0, 256, shape, dtype=np.uint8),
+              np.where(rng.random(shape) < 0.01, 0, 255).astype(np.uint8),
+              np.full(shape, 255, np.uint8), np.full(shape, 128, np.uint8)]
+    dot = np.full(shape, 255, np.uint8)
+    dot[shape[0] // 2, shape[1] // 2] = 0
+    images.append(dot)
+    for image in images:
+        try:
+            x = preprocess(image)
+        except ImageError:
+            continue
+        assert x.shape == SHAPE and x.dtype == np.float32

@@ -10,6 +10,8 @@ import pytest
 from hwr import config, synth
 from hwr.alphabet import Alphabet
 from hwr.config import MAX_LABEL_LEN, SHARED_FONTS
+from hwr.synth.canvas import stick_lines
+from hwr.synth.fonts import mask_stroke_width
 
 NAMES = ["MARTIN", "JEAN-PIERRE", "D'ALMEIDA", "MARIE CLAIRE", "QUENTIN", "WXYZ"]
 
@@ -26,7 +28,7 @@ def _stroke_per_height(image: np.ndarray) -> float:
     ink = image < 128
     rows = ink.sum(axis=1)
     band = int((rows >= 0.3 * rows.max()).sum())
-    return synth._stroke_width(ink.astype(np.uint8) * 255) / band
+    return mask_stroke_width(ink.astype(np.uint8) * 255) / band
 
 
 def test_usable_fonts_keeps_most_and_drops_the_broken(fonts):
@@ -170,6 +172,6 @@ def test_synthesize_needs_names_or_a_lexicon(fonts):
 def test_stick_letters_write_every_character_as_a_mouse_would():
     assert set(Alphabet().chars) - {" "} <= set(synth.STICK_LETTERS)
     rng = np.random.default_rng(0)
-    short, long = synth._stick_lines("LEO", rng, 100), synth._stick_lines("MARIE-CLAIRE", rng, 100)
+    short, long = stick_lines("LEO", rng, 100), stick_lines("MARIE-CLAIRE", rng, 100)
     assert set(np.unique(short)) <= {0, 255} and 80 <= short.shape[0] <= 180
     assert long.shape[1] > 2.5 * short.shape[1]
