@@ -18,7 +18,11 @@ pytestmark = pytest.mark.skipif(not config.DEFAULT_MODEL.is_file(), reason="no c
 
 #: Canvas drawings (880×220 RGBA) in fonts that are not in ../shared/fonts at all
 #: (data/unseen/npm/canvas, see README "Unseen images"), and what the committed model reads.
-UNSEEN_CANVAS = {}
+UNSEEN_CANVAS = {
+    "TEST_0001.png": "DESJARDINS", "TEST_0002.png": "MAGDA", "TEST_0003.png": "BARTHEL",
+    "TEST_0004.png": "SWANN", "TEST_0005.png": "HEIDI", "TEST_0006.png": "AELA",
+    "TEST_0007.png": "MAE", "TEST_0008.png": "KLERVIE",
+}
 
 
 @pytest.fixture(scope="module")
