@@ -21,6 +21,7 @@ The choices, and why:
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import cv2
@@ -30,7 +31,7 @@ from hwr import config
 
 
 #: Bumped whenever the output of ``preprocess`` changes, so caches of preprocessed images are rebuilt.
-PREPROCESS_VERSION = 2
+PREPROCESS_VERSION = 3
 
 
 class ImageError(ValueError):
@@ -107,29 +108,200 @@ def _limit_size(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def normalize_contrast(gray: np.ndarray) -> np.ndarray:
-    """Dark ink on light paper, stretched so paper → 1 and ink → 0."""
+def fix_polarity(gray: np.ndarray) -> np.ndarray:
+    """Dark ink on light paper: an image whose writing is lighter than its surroundings is inverted.
+
+    Only an image with a dark border is a candidate, and there the strokes decide, not the levels:
+    pixels that differ from the median of their neighbourhood are the writing, and their sign says
+    its polarity. So a shadow or a dark table at the edge of a photo (smooth) does not count and an
+    underexposed photo (dark paper, darker ink) is not mistaken for chalk on a blackboard. Raises ImageError for an image so dark that no
+    writing can be told from the paper.
+    """
+    if float(gray.max()) < _MIN_PAPER:
+        raise ImageError("the image is almost black: too dark to find any writing; "
+                         "take the photo in more light")
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(border) < 0.5:  # light text on a dark background
+    if np.median(border) >= 0.5:
+        return gray  # light paper all round (a scan, a canvas, most photos)
+    small = _shrunk(gray, _BACKGROUND_SIDE)
+    k = max(5, min(small.shape) // 8) | 1
+    small8 = np.rint(small * 255).astype(np.uint8)
+    diff = small8.astype(np.int16) - cv2.medianBlur(small8, min(k, 255)).astype(np.int16)
+    if int((diff > 25).sum()) > int((diff < -25).sum()):
         gray = 1.0 - gray
+    return gray
+
+
+def _shrunk(gray: np.ndarray, short_side: int) -> np.ndarray:
+    """A copy whose short side is at most ``short_side`` pixels (the image itself if smaller)."""
+    h, w = gray.shape
+    factor = min(1.0, short_side / min(h, w))
+    if factor == 1.0:
+        return gray
+    return cv2.resize(gray, (max(1, round(w * factor)), max(1, round(h * factor))),
+                      interpolation=cv2.INTER_AREA)
+
+
+#: Brightest paper (0–1) an image needs for its writing to be told apart (below: "too dark").
+_MIN_PAPER = 0.04
+#: The background is estimated on a copy whose short side is this many pixels: light and shadows
+#: vary slowly, so this keeps the estimate cheap on a 12-megapixel photo.
+_BACKGROUND_SIDE = 160
+
+
+def flatten_background(gray: np.ndarray) -> np.ndarray:
+    """Divide by an estimate of the paper's brightness: uneven light and soft shadows → flat paper.
+
+    The estimate is a morphological closing (which removes anything darker and narrower than its
+    kernel: the strokes) of a small copy, smoothed. Division only ever brightens, and the estimate
+    is held at or above 30% of the paper's level, so a solid blob of ink wider than the kernel stays
+    ink and a clean scan or canvas (flat white paper) comes out unchanged.
+    """
+    h, w = gray.shape
+    small = _shrunk(gray, _BACKGROUND_SIDE)
+    k = max(3, min(small.shape) // 8) | 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+    background = cv2.GaussianBlur(background, (0, 0), k / 3)
+    if small is not gray:
+        background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
+    paper = float(np.percentile(background, 90))
+    return np.clip(gray / np.maximum(background, max(0.3 * paper, 1e-3)), 0.0, 1.0)
+
+
+def normalize_contrast(gray: np.ndarray) -> np.ndarray:
+    """Stretched so paper → 1 and ink → 0 (after ``fix_polarity`` and ``flatten_background``).
+
+    The ink level is the 1st percentile, but at least 0.25 below the paper's (the 90th), so a blank
+    image is not stretched into noise.
+    """
     # both in one partial sort (~0.2 ms a drawing); float32 quantiles keep the arithmetic in float32
     dark, paper = np.percentile(gray, np.array([1, 90], np.float32))
     ink = min(dark, paper - 0.25)
     return np.clip((gray - ink) / max(paper - ink, 1e-3), 0.0, 1.0)
 
 
-def crop_to_ink(gray: np.ndarray, threshold: float = 0.5, margin: int = 2) -> np.ndarray:
-    """Crop to the rows and columns that hold ink; an inkless image is returned as it is."""
-    ink = gray < threshold
-    if not ink.any():
+#: Text-line search runs on a copy at most this many pixels on its long side (a photo's name is
+#: still tens of pixels tall there).
+_LINE_SIDE = 1600
+
+
+#: Images at most this many pixels on their short side are taken as one field cut from a form
+#: (Kaggle crops are 14–72 px tall); larger ones (photos, canvases, pages) get a line search.
+_FIELD_SIDE = 100
+
+
+def text_line_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the line of writing in a boolean ink mask, or None if none.
+
+    Connected components are sorted out first: solid dark areas at the border (a page edge, a
+    table, a shadow's core), long thin lines (ruled paper, box edges, underlines) and specks (dust,
+    noise, JPEG blocks: under 2% of the largest component). The rest are grouped into lines by
+    their middle halves overlapping vertically, so letters of a slightly rotated or bouncing name
+    chain into one line and the cut-off rows of a form above and below stay apart. The line with
+    the most ink wins; marks whose centre lies within its height (an apostrophe) join it. In a
+    form field (``_FIELD_SIDE``) every component that is not junk is kept instead.
+    """
+    H, W = ink.shape
+    n, _, stats, centroids = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return None
+    x, y, w, h, area = (stats[1:, i].astype(np.float64) for i in range(5))
+    at_border = (x == 0) | (y == 0) | (x + w == W) | (y + h == H)
+    solid = at_border & (area > 0.3 * w * h) & (area > 0.02 * H * W)
+    thickness = area / np.maximum(w, 1)
+    lines = (w > 0.3 * W) & ((w > 15 * h) | (thickness < 0.12 * h))
+    lines |= (y == 0) & (y + h == H) & (w < 0.1 * h)  # a box edge from the top to the bottom
+    keep = ~solid & ~lines
+    if not keep.any():
+        return None
+    keep &= area >= max(3.0, 0.02 * area[keep].max())
+    idx = np.flatnonzero(keep)
+    if idx.size == 0:
+        return None  # only specks
+    if min(H, W) <= _FIELD_SIDE:
+        # a scanned form field: the crop is the field, printed words and neighbouring rows
+        # included, as the model learnt it; choosing a line there picks the wrong one too often
+        left, right = x[idx].min(), (x[idx] + w[idx]).max()
+        return int(y[idx].min()), int((y[idx] + h[idx]).max()), int(left), int(right)
+    mid_top, mid_bottom = y[idx] + 0.25 * h[idx], y[idx] + 0.75 * h[idx]
+    order = np.argsort(mid_top)
+    groups: list[list[int]] = []
+    reach = -np.inf
+    for j in order:
+        if mid_top[j] > reach:  # starts below every middle band so far: a new line
+            groups.append([])
+            reach = mid_bottom[j]
+        reach = max(reach, mid_bottom[j])
+        groups[-1].append(int(idx[j]))
+    best = max(groups, key=lambda g: area[g].sum())
+    top, bottom = y[best].min(), (y[best] + h[best]).max()
+    if bottom - top < max(4.0, 0.02 * max(H, W)):
+        return None  # only dust: no writing
+    members = idx[(centroids[idx + 1, 1] >= top) & (centroids[idx + 1, 1] <= bottom)]
+    members = np.union1d(members, best)
+    top, bottom = y[members].min(), (y[members] + h[members]).max()
+    left, right = x[members].min(), (x[members] + w[members]).max()
+    return int(top), int(bottom), int(left), int(right)
+
+
+def line_tilt(ink: np.ndarray) -> float:
+    """Tilt in degrees of a line of writing (a boolean mask), from the principal axis of its ink.
+
+    Positive when the line runs down to the right. Letter slant hardly moves the axis of a line
+    several times wider than tall, which is where the tilt is used.
+    """
+    ys, xs = np.nonzero(ink)
+    if xs.size < 20:
+        return 0.0
+    xs, ys = xs - xs.mean(), ys - ys.mean()
+    return 0.5 * math.degrees(math.atan2(2.0 * float((xs * ys).mean()),
+                                         float((xs * xs).mean() - (ys * ys).mean())))
+
+
+#: Lines tilted by at least _MIN_TILT and at most _MAX_TILT degrees (a photo taken askew, a name
+#: drawn uphill) are levelled; form fields are left as scanned.
+_MIN_TILT, _MAX_TILT = 1.0, 10.0
+
+
+def _line_box(gray: np.ndarray, threshold: float) -> tuple[tuple[float, ...] | None, np.ndarray, float]:
+    """``text_line_box`` on a copy at most ``_LINE_SIDE`` long: the box in ``gray``'s pixels, the
+    copy's ink mask and its scale."""
+    h, w = gray.shape
+    factor = min(1.0, _LINE_SIDE / max(h, w))
+    small = gray if factor == 1.0 else cv2.resize(
+        gray, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    mask = normalize_contrast(small) < threshold
+    box = text_line_box(mask)
+    return (None if box is None else tuple(v / factor for v in box)), mask, factor
+
+
+def crop_to_text(gray: np.ndarray, threshold: float = 0.5, margin: float = 0.06) -> np.ndarray:
+    """Crop to the line of writing (``text_line_box``), levelled if it is tilted; an image without
+    writing is returned whole.
+
+    The ink is found at ``threshold`` after a contrast stretch of the whole image; the crop itself is
+    returned unstretched, so that the caller stretches it on its own ink: in a photo the name is a
+    tiny part of the picture, and a stretch over all of it would take paper grain for ink.
+    ``margin`` is a fraction of the line's height, kept as paper around the ink.
+    """
+    h, w = gray.shape
+    box, mask, factor = _line_box(gray, threshold)
+    if box is None:
         return gray
-    # a row or column counts when it has more than a speck of ink, relative to the image
-    rows = np.flatnonzero(ink.sum(axis=1) > max(1, 0.01 * gray.shape[1]))
-    cols = np.flatnonzero(ink.sum(axis=0) > max(0, 0.002 * gray.shape[0]))
-    if rows.size == 0 or cols.size == 0:
-        return gray
-    top, bottom = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, gray.shape[0])
-    left, right = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, gray.shape[1])
+    top, bottom, left, right = box
+    if min(mask.shape) > _FIELD_SIDE and right - left >= 3 * (bottom - top):
+        t, b, l, r = (int(round(v * factor)) for v in box)
+        tilt = line_tilt(mask[t:b, l:r])
+        if _MIN_TILT <= abs(tilt) <= _MAX_TILT:
+            centre = ((left + right) / 2, (top + bottom) / 2)
+            gray = cv2.warpAffine(gray, cv2.getRotationMatrix2D(centre, tilt, 1.0), (w, h),
+                                  flags=cv2.INTER_LINEAR, borderValue=1.0)
+            levelled, _, _ = _line_box(gray, threshold)
+            top, bottom, left, right = levelled if levelled is not None else box
+    pad = max(2.0, margin * (bottom - top))
+    top, left = max(int(top - pad), 0), max(int(left - pad), 0)
+    bottom, right = min(int(np.ceil(bottom + pad)), h), min(int(np.ceil(right + pad)), w)
     return gray[top:bottom, left:right]
 
 
@@ -187,8 +359,8 @@ def fit_to_input(gray: np.ndarray, height: int, width: int) -> np.ndarray:
 def preprocess(source: str | Path | bytes | np.ndarray, height: int = config.IMG_HEIGHT,
                width: int = config.IMG_WIDTH, normalize_stroke: bool = True) -> np.ndarray:
     """Any image → float32 (height, width) model input; raises ImageError on unreadable input."""
-    gray = to_gray(_limit_size(read_image(source)))
-    gray = crop_to_ink(normalize_contrast(gray))
+    gray = fix_polarity(to_gray(_limit_size(read_image(source))))
+    gray = normalize_contrast(crop_to_text(flatten_background(gray)))
     if normalize_stroke:
         gray = thin_strokes(gray, height)
     return fit_to_input(gray, height, width)

@@ -10,6 +10,7 @@ import pytest
 
 from hwr import config
 from hwr.preprocess import ImageError, has_ink, preprocess, stroke_width, to_uint8
+from photos import clean_scan, paper_photo
 
 SHAPE = (config.IMG_HEIGHT, config.IMG_WIDTH)
 
@@ -138,3 +139,66 @@ def test_stroke_normalisation_never_erases_a_small_thin_crop():
     path = config.BUNDLED_DATA / "validation_v2" / "validation" / "VALIDATION_1039.jpg"
     thinned, plain = preprocess(path), preprocess(path, normalize_stroke=False)
     assert (thinned < 0.5).sum() >= 0.9 * (plain < 0.5).sum() > 100
+
+
+def test_photo_with_shadow_is_cropped_to_the_name_not_the_shadow():
+    photo, scan = preprocess(paper_photo()), preprocess(clean_scan())
+    check_model_input(photo)
+    # the crop is the name, filling the input as the clean scan does ...
+    ink_cols = np.flatnonzero((photo < 0.5).any(axis=0))
+    scan_cols = np.flatnonzero((scan < 0.5).any(axis=0))
+    assert abs(ink_cols[-1] - scan_cols[-1]) < 0.1 * scan_cols[-1]
+    # ... and the shadow is gone: the two inputs agree pixel for pixel, up to blur and rotation
+    assert np.abs(photo - scan).mean() < 0.12
+    assert photo[:, ink_cols[-1] + 4:].min() > 0.9  # paper, not shadow, after the name
+
+
+def test_photo_without_writing_has_no_ink():
+    assert not has_ink(preprocess(paper_photo(text=None)))
+
+
+def test_photo_of_a_page_reads_one_line():
+    x = preprocess(paper_photo(lines=4))
+    check_model_input(x)
+    rows = (x < 0.5).any(axis=1)
+    ink_rows = np.flatnonzero(rows)
+    assert rows[ink_rows[0]:ink_rows[-1] + 1].all()  # one band of writing, no gap between lines
+
+
+def test_too_dark_photo_is_refused_with_a_message():
+    dark = (paper_photo().astype(np.float32) * 0.02).astype(np.uint8)
+    with pytest.raises(ImageError, match="too dark"):
+        preprocess(dark)
+
+
+@pytest.mark.parametrize("gain", [0.25, 3.0])
+def test_underexposed_or_overexposed_photo_still_finds_the_name(gain):
+    photo = np.clip(paper_photo().astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    x = preprocess(photo)
+    check_model_input(x)
+    assert np.abs(x - preprocess(clean_scan())).mean() < 0.15
+
+
+def test_clean_scan_is_unchanged_by_background_flattening():
+    from hwr.preprocess import flatten_background, to_gray
+
+    gray = to_gray(clean_scan())
+    np.testing.assert_allclose(flatten_background(gray), gray, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 60), (60, 2), (5, 5), (40, 300), (220, 880), (700, 1000)])
+def test_any_pixels_give_a_model_input_or_a_clear_error(shape):
+    """Noise, specks, single dots, slivers: never a traceback (the synthesizer and the app feed it all)."""
+    rng = np.random.default_rng(sum(shape))
+    images = [rng.integers(0, 256, shape, dtype=np.uint8),
+              np.where(rng.random(shape) < 0.01, 0, 255).astype(np.uint8),
+              np.full(shape, 255, np.uint8), np.full(shape, 128, np.uint8)]
+    dot = np.full(shape, 255, np.uint8)
+    dot[shape[0] // 2, shape[1] // 2] = 0
+    images.append(dot)
+    for image in images:
+        try:
+            x = preprocess(image)
+        except ImageError:
+            continue
+        assert x.shape == SHAPE and x.dtype == np.float32

@@ -10,6 +10,8 @@ import pytest
 from hwr import config, synth
 from hwr.alphabet import Alphabet
 from hwr.config import MAX_LABEL_LEN, SHARED_FONTS
+from hwr.synth.canvas import stick_lines
+from hwr.synth.fonts import mask_stroke_width
 
 NAMES = ["MARTIN", "JEAN-PIERRE", "D'ALMEIDA", "MARIE CLAIRE", "QUENTIN", "WXYZ"]
 
@@ -26,7 +28,7 @@ def _stroke_per_height(image: np.ndarray) -> float:
     ink = image < 128
     rows = ink.sum(axis=1)
     band = int((rows >= 0.3 * rows.max()).sum())
-    return synth._stroke_width(ink.astype(np.uint8) * 255) / band
+    return mask_stroke_width(ink.astype(np.uint8) * 255) / band
 
 
 def test_usable_fonts_keeps_most_and_drops_the_broken(fonts):
@@ -51,7 +53,7 @@ def test_usable_fonts_missing_folder(tmp_path):
         synth.usable_fonts(tmp_path / "nope")
 
 
-@pytest.mark.parametrize("style", synth.STYLES)
+@pytest.mark.parametrize("style", ["form", "canvas"])
 def test_render_name_is_dark_ink_on_light_paper(fonts, style):
     for i, text in enumerate(NAMES[:3]):
         rng = np.random.default_rng(i)
@@ -59,6 +61,35 @@ def test_render_name_is_dark_ink_on_light_paper(fonts, style):
         assert image.ndim == 2 and image.dtype == np.uint8
         assert np.median(image) > 180
         assert (image < 100).sum() > 20
+
+
+def test_photos_are_unevenly_lit_yet_preprocess_to_the_name_alone(fonts):
+    from hwr.preprocess import has_ink, preprocess
+
+    for i in range(6):
+        rng = np.random.default_rng(i)
+        photo = synth.render_name("MARTIN", fonts[i * 7 % len(fonts)], rng, "photo")
+        assert photo.ndim == 2 and photo.dtype == np.uint8
+        # a photo, not a scan: the paper's brightness varies across the sheet
+        h, w = photo.shape
+        tiles = [np.percentile(photo[r:r + h // 3, c:c + w // 3], 90)
+                 for r in range(0, h - h // 3 + 1, h // 3) for c in range(0, w - w // 3 + 1, w // 3)]
+        assert max(tiles) - min(tiles) > 10
+        x = preprocess(photo)
+        assert has_ink(x)
+        # cropped to the name: paper on the right, the name wide, the paper light and flat around it
+        ink_cols = np.flatnonzero((x < 0.5).any(axis=0))
+        assert ink_cols[-1] - ink_cols[0] > 60
+        assert np.median(x[x > 0.5]) > 0.85
+
+
+def test_synthesize_mixes_the_three_looks(fonts):
+    images, _ = synth.synthesize(60, ["ANNA"], None, fonts[:4], seed=5, canvas_fraction=0.3,
+                                 processes=1)
+    canvas = sum(set(np.unique(im)) <= {0, 255} for im in images)
+    form = sum(im.shape[1] in (284, 324, 388) and im.shape[0] <= 72 for im in images)
+    photo = len(images) - canvas - form
+    assert canvas >= 8 and form >= 15 and photo >= 4
 
 
 def test_form_crops_have_kaggle_sizes(fonts):
@@ -141,6 +172,6 @@ def test_synthesize_needs_names_or_a_lexicon(fonts):
 def test_stick_letters_write_every_character_as_a_mouse_would():
     assert set(Alphabet().chars) - {" "} <= set(synth.STICK_LETTERS)
     rng = np.random.default_rng(0)
-    short, long = synth._stick_lines("LEO", rng, 100), synth._stick_lines("MARIE-CLAIRE", rng, 100)
+    short, long = stick_lines("LEO", rng, 100), stick_lines("MARIE-CLAIRE", rng, 100)
     assert set(np.unique(short)) <= {0, 255} and 80 <= short.shape[0] <= 180
     assert long.shape[1] > 2.5 * short.shape[1]

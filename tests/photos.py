@@ -1,0 +1,40 @@
+"""Photo-like test images made here: a name on paper under a phone's light, and its clean scan."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def paper_photo(text: str | None = "MARTIN", shadow: bool = True, seed: int = 0,
+                lines: int = 1) -> np.ndarray:
+    """A phone-photo-like BGR image: textured paper, light falling off, a soft shadow over half the
+    sheet, a slight rotation, blur and a JPEG; ``text`` in blue ink (``lines`` lines of it)."""
+    rng = np.random.default_rng(seed)
+    h, w = 900, 1200
+    ink = np.zeros((h, w), np.uint8)
+    for k in range(lines if text else 0):
+        cv2.putText(ink, text, (200, 430 + 120 * k - 60 * (lines - 1)), cv2.FONT_HERSHEY_SIMPLEX,
+                    3.0, 255, 6, cv2.LINE_AA)
+    img = np.full((h, w, 3), (235, 240, 245), np.float32)
+    img += cv2.resize(rng.normal(0, 4, (90, 120)).astype(np.float32), (w, h))[:, :, None]
+    alpha = ink.astype(np.float32)[:, :, None] / 255.0
+    img += alpha * (np.array([160, 60, 20], np.float32) - img)
+    img = cv2.warpAffine(img, cv2.getRotationMatrix2D((w / 2, h / 2), 3.0, 1.0), (w, h),
+                         borderMode=cv2.BORDER_REPLICATE)
+    light = np.linspace(1.0, 0.6, w, dtype=np.float32)[None, :].repeat(h, 0)
+    if shadow:  # darker below a soft diagonal edge
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        light *= 1.0 - 0.5 / (1.0 + np.exp(-(ys - 0.4 * xs - 350) / 40.0))
+    img = cv2.GaussianBlur(img * light[:, :, None], (0, 0), 1.2)
+    ok, jpg = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 70])
+    assert ok
+    return cv2.imdecode(jpg, cv2.IMREAD_COLOR)
+
+
+def clean_scan(text: str = "MARTIN") -> np.ndarray:
+    """The same name, equally rotated, as a clean scan: black on white, no light, no shadow."""
+    img = np.full((900, 1200), 255, np.uint8)
+    cv2.putText(img, text, (200, 430), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 0, 6, cv2.LINE_AA)
+    return cv2.warpAffine(img, cv2.getRotationMatrix2D((600, 450), 3.0, 1.0), (1200, 900),
+                          borderValue=255)

@@ -1,0 +1,69 @@
+"""The unseen-style test sets: Kaggle layout, the promised looks, the same images for a seed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import cv2
+import numpy as np
+import pytest
+
+from hwr import config, synth
+from hwr.data import load_split
+from hwr.preprocess import has_ink, preprocess
+
+
+@pytest.fixture(scope="module")
+def make_unseen():
+    if not config.SHARED_FONTS.is_dir():
+        pytest.skip(f"shared fonts not available at {config.SHARED_FONTS}")
+    spec = importlib.util.spec_from_file_location("make_unseen", config.ROOT / "scripts" / "make_unseen.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sets_are_in_the_kaggle_layout_with_the_promised_looks(make_unseen, tmp_path):
+    assert make_unseen.main(["--out", str(tmp_path), "-n", "2", "--seed", "5"]) == 0
+    canvas, _ = load_split(tmp_path / "canvas", "test")
+    photos, _ = load_split(tmp_path / "photo", "test")
+    assert len(canvas) == len(photos) == 2
+    heldout = {p.name for p in synth.usable_fonts(config.SHARED_FONTS, heldout=True)}
+    for look in ("canvas", "photo"):
+        fonts = (tmp_path / look / "fonts.csv").read_text().split()[1:]
+        assert {row.split(",")[1] for row in fonts} <= heldout  # hands the model never trains on
+    for sample in canvas:
+        image = cv2.imread(str(sample.image), cv2.IMREAD_UNCHANGED)
+        assert image.shape == (220, 880, 4)
+        assert image[0, 0, 3] == 0 and image[:, :, 3].max() == 255  # transparent, with strokes
+    for sample in photos:
+        image = cv2.imread(str(sample.image), cv2.IMREAD_UNCHANGED)
+        assert image.ndim == 3 and 1000 <= image.shape[1] <= 1400
+        # a photo: the light varies across the sheet by more than a scan's paper does
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        assert np.percentile(gray, 95) - np.percentile(gray, 20) > 15
+        assert has_ink(preprocess(sample.image))
+
+
+def test_the_same_seed_gives_the_same_images(make_unseen, tmp_path):
+    for out in ("a", "b"):
+        assert make_unseen.main(["--out", str(tmp_path / out), "-n", "1", "--seed", "9"]) == 0
+    for look in ("canvas", "photo"):
+        first = sorted((tmp_path / "a" / look / "test_v2" / "test").iterdir())
+        again = sorted((tmp_path / "b" / look / "test_v2" / "test").iterdir())
+        assert first and [p.read_bytes() for p in first] == [p.read_bytes() for p in again]
+
+
+def test_dev_mix_links_the_real_splits_and_adds_both_looks(make_unseen, tmp_path, bundled_data):
+    fonts = synth.usable_fonts(config.SHARED_FONTS, heldout=True)
+    make_unseen.make_dev_mix(tmp_path, bundled_data, (1, 4), 2, fonts, ["LEA", "JEAN-LUC"], seed=1)
+    mix, _ = load_split(tmp_path, "test")
+    assert len(mix) == 4 + 2 + 2
+    assert [s.image.suffix for s in mix] == [".jpg"] * 4 + [".png"] * 2 + [".jpg"] * 2
+    real, _ = load_split(tmp_path, "validation:1-4")  # the training rows, through the link
+    assert [s.text for s in real] == [s.text for s in mix[:4]]
+
+
+def test_unknown_look_is_a_one_line_error(make_unseen, tmp_path, capsys):
+    assert make_unseen.main(["--out", str(tmp_path), "--looks", "oil"]) == 1
+    assert "unknown look" in capsys.readouterr().err
