@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hwr import config
+from hwr import atomic, config
 from hwr.data import CleaningReport, DataError, Sample, csv_path, default_selections
 from hwr.decode import DECODERS
 from hwr.metrics import Scores, cer, per_character_errors, score
@@ -116,6 +116,8 @@ def record(model: Path, decoder: str, selection: str, scores: Scores, table: pd.
 
     A run under JAX or PyTorch scores only the fast decoders (``train.py --decoders greedy``); the others
     are scored later, under TensorFlow, and recorded here, on the selection the metadata names only.
+    The default decoder is not changed here: it was chosen on the development set (the reported set
+    never selects anything); its predictions are the ones the report and the Errors page show.
     """
     from hwr.report import write_report
 
@@ -125,13 +127,12 @@ def record(model: Path, decoder: str, selection: str, scores: Scores, table: pd.
     if evaluated != selection:
         raise DataError(f"--record: {model.name}'s figures are on {evaluated}, not on {selection}")
     meta["metrics"][decoder] = scores.to_dict()
-    best = min(meta["metrics"], key=lambda d: meta["metrics"][d]["cer"])
     stem = model.with_suffix("")
-    if best == decoder:  # the default decoder's predictions are the ones the report and Errors page show
-        meta["decoder_default"] = decoder
+    if meta.setdefault("decoder_default", decoder) == decoder:
         meta["per_character"] = per_character_errors(table["truth"], table["prediction"])
-        table.to_csv(f"{stem}_predictions.csv", index=False)
-    meta_file.write_text(json.dumps(meta, indent=2))
+        with atomic.atomic_path(f"{stem}_predictions.csv") as tmp:
+            table.to_csv(tmp, index=False)
+    atomic.write_json(meta_file, meta)
     history = Path(f"{stem}_history.csv")
     write_report(model, meta, pd.read_csv(history) if history.is_file() else pd.DataFrame())
     return meta["decoder_default"]

@@ -32,7 +32,6 @@ from hwr.data import DataError, Sample, default_selections, image_dir, load_spli
 from hwr.decode import DECODERS, decode
 from hwr.evaluation import COLUMNS, evaluate
 from hwr.folders import FOLDERS_ENV, FolderError, allowed_folders, hide_paths, hide_paths_in
-from hwr.plots import ctc_figure
 from hwr.preprocess import ImageError, has_ink, preprocess, to_uint8
 from hwr.recognizer import ModelFileError, Prediction, Recognizer, load_recognizer, metadata_path
 
@@ -329,6 +328,10 @@ def show_result(pred: Prediction) -> None:
 
 def show_details(rec: Recognizer, pred: Prediction) -> None:
     """The per-timestep CTC plot and the top alternatives."""
+    # matplotlib is imported with the first plot, not with the page: 0.3 s less before the widgets
+    # show on a fresh server (README "The app")
+    from hwr.plots import ctc_figure
+
     plot, table = st.columns([5, 2])
     fig = ctc_figure(pred.image, pred.probs, rec.alphabet.chars,
                      title=f"Per-timestep probabilities: read “{pred.text}”")

@@ -46,14 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=config.DEFAULT_MODEL)
     p.add_argument("--data-dir", type=Path, default=config.default_data_dir())
     p.add_argument("--rows", default="901-1000", help="development rows of the validation split")
+    p.add_argument("--split", choices=("validation", "test"), default="validation",
+                   help="'test' with --rows all tunes on a development folder of your own in the Kaggle "
+                        "layout, e.g. the dev mix of scripts/make_unseen.py --dev-mix")
     p.add_argument("--json", type=Path, default=config.ROOT / "reports" / "tune_decoder.json")
     p.add_argument("--write", action="store_true", help="store the chosen settings in the model's metadata")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    first, last = (int(v) for v in args.rows.split("-"))
-    if first <= config.SAMPLE_EVAL_RANGE[1] and last >= config.SAMPLE_EVAL_RANGE[0]:
-        p.error(f"rows {args.rows} overlap the evaluation set {config.SAMPLE_EVAL_RANGE}: tune elsewhere")
-    samples, report = load_split(args.data_dir, f"validation:{args.rows}")
+    selection = args.split if args.rows == "all" else f"{args.split}:{args.rows}"
+    if args.split == "validation":
+        first, last = (int(v) for v in args.rows.split("-")) if args.rows != "all" else (1, 10**9)
+        if first <= config.SAMPLE_EVAL_RANGE[1] and last >= config.SAMPLE_EVAL_RANGE[0]:
+            p.error(f"rows {args.rows} overlap the evaluation set {config.SAMPLE_EVAL_RANGE}: tune elsewhere")
+    samples, report = load_split(args.data_dir, selection)
     rec = load_recognizer(args.model)
     trained_on = rec.metadata.get("training", {}).get("data", {}).get("real", {}).get("selection", "")
     if trained_on:
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen_lexicon = best(lexicon_rows)
     chosen = {**lm, "prior_weight": chosen_lexicon["prior_weight"],
               "lexicon_margin": chosen_lexicon["lexicon_margin"]}
-    result = {"model": str(args.model), "runtime": rec.runtime, "selection": f"validation:{args.rows}",
+    result = {"model": str(args.model), "runtime": rec.runtime, "selection": selection,
               "images": len(samples), "command": " ".join(["python", "scripts/tune_decoder.py", *(argv or sys.argv[1:])]),
               "chosen": chosen, "perplexity_by_order": perplexity, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
               "lexicon_without_priors": next(r for r in lexicon_rows if r["prior_weight"] == 0
