@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hwr import config
+from hwr import atomic, config
 
 log = logging.getLogger(__name__)
 
@@ -201,16 +201,33 @@ def measure_design(name: str, args: argparse.Namespace) -> dict:
         "version": getattr(sys.modules.get(backend), "__version__", None)}}
 
 
-def _in_subprocess(name: str, argv: list[str], args: argparse.Namespace) -> dict:
-    """measure_design in a fresh interpreter, so its peak RSS is its own and nothing is shared."""
+def in_subprocess(module: str, name: str, argv: list[str], model: Path | str) -> dict:
+    """``python -m module ... --worker name`` in a fresh interpreter, so its peak RSS and its imports
+    are its own and nothing is shared; returns the JSON the worker wrote."""
     with tempfile.TemporaryDirectory(prefix="hwr-bench-") as tmp:
         out = Path(tmp) / "result.json"
         # the last occurrence of an option wins: the model path made absolute, the output redirected
-        cmd = [sys.executable, "-m", "hwr.bench", *argv, "--model", str(Path(args.model).resolve()),
+        cmd = [sys.executable, "-m", module, *argv, "--model", str(Path(model).resolve()),
                "--worker", name, "--json", str(out)]
         path = os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")]))
         subprocess.run(cmd, check=True, cwd=config.ROOT, env={**os.environ, "PYTHONPATH": path})
         return json.loads(out.read_text())
+
+
+def report_header(command: str, args: argparse.Namespace) -> dict:
+    """What every benchmark report starts with: when, the command, the machine, its load, the settings."""
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
+            "cwd": os.getcwd(), "machine": machine_info(), "loadavg_start": os.getloadavg(),
+            "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "json")}}
+
+
+def write_report(report: dict, path: Path | str, table: Callable[[dict], str]) -> dict:
+    """Close a report (the load at its end), write it as JSON, print ``table(report)``."""
+    report["loadavg_end"] = os.getloadavg()
+    atomic.write_json(path, report)
+    print(table(report))
+    log.info("report written to %s", path)
+    return report
 
 
 def ratios(ours: dict, classic: dict) -> dict:
@@ -297,23 +314,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         Path(args.json).write_text(json.dumps(measure_design(args.worker, args)))
         return {}
     backend = os.environ.get("KERAS_BACKEND")
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command": (f"KERAS_BACKEND={backend} " if backend else "")
-              + shlex.join(["python", "-m", "hwr.bench", *argv]), "cwd": os.getcwd(),
-              "machine": machine_info(), "loadavg_start": os.getloadavg(),
-              "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "json")},
-              "peak_rss": "all designs in one process" if args.in_process else "one subprocess per design"}
-    report["designs"] = {d: measure_design(d, args) if args.in_process else _in_subprocess(d, argv, args)
-                         for d in args.designs}
-    report["loadavg_end"] = os.getloadavg()
+    report = report_header((f"KERAS_BACKEND={backend} " if backend else "")
+                           + shlex.join(["python", "-m", "hwr.bench", *argv]), args)
+    report["peak_rss"] = "all designs in one process" if args.in_process else "one subprocess per design"
+    report["designs"] = {d: measure_design(d, args) if args.in_process
+                         else in_subprocess("hwr.bench", d, argv, args.model) for d in args.designs}
     report["backend"] = next(iter(report["designs"].values()))["backend"]
     report["ratios"] = {d: ratios(r, report["designs"]["classic"]) for d, r in report["designs"].items()
                         if d != "classic" and "classic" in report["designs"]}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2))
-    print(format_table(report))
-    log.info("report written to %s", args.json)
-    return report
+    return write_report(report, args.json, format_table)
 
 
 if __name__ == "__main__":

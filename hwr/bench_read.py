@@ -12,20 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from hwr import config
-from hwr.bench import SAMPLE_DIR, _peak_rss_mb, _timed, machine_info, measure_inference
+from hwr.bench import SAMPLE_DIR, _peak_rss_mb, _timed, in_subprocess, measure_inference, report_header, write_report
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +44,6 @@ def measure_runtime(runtime: str, args: argparse.Namespace) -> dict:
     result |= measure_inference(rec, files, args.warmup, args.infer_batch, args.repeats)
     return result | {"peak_rss_mb": _peak_rss_mb(),
                      "imported": {m: m in sys.modules for m in ("tensorflow", "keras", "onnxruntime")}}
-
-
-def _in_subprocess(runtime: str, argv: list[str], args: argparse.Namespace) -> dict:
-    with tempfile.TemporaryDirectory(prefix="hwr-bench-read-") as tmp:
-        out = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "hwr.bench_read", *argv, "--model", str(Path(args.model).resolve()),
-               "--worker", runtime, "--json", str(out)]
-        path = os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")]))
-        subprocess.run(cmd, check=True, cwd=config.ROOT, env={**os.environ, "PYTHONPATH": path})
-        return json.loads(out.read_text())
 
 
 def format_table(report: dict) -> str:
@@ -111,17 +97,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.worker:
         Path(args.json).write_text(json.dumps(measure_runtime(args.worker, args)))
         return {}
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command": shlex.join(["python", "-m", "hwr.bench_read", *argv]),
-              "machine": machine_info(), "loadavg_start": os.getloadavg(),
-              "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "json")}}
-    report["runtimes"] = {r: _in_subprocess(r, argv, args) for r in args.runtimes}
-    report["loadavg_end"] = os.getloadavg()
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2))
-    print(format_table(report))
-    log.info("report written to %s", args.json)
-    return report
+    report = report_header(shlex.join(["python", "-m", "hwr.bench_read", *argv]), args)
+    report["runtimes"] = {r: in_subprocess("hwr.bench_read", r, argv, args.model) for r in args.runtimes}
+    return write_report(report, args.json, format_table)
 
 
 if __name__ == "__main__":
