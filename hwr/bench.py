@@ -214,6 +214,14 @@ def in_subprocess(module: str, name: str, argv: list[str], model: Path | str) ->
         return json.loads(out.read_text())
 
 
+def names_from(parser: argparse.ArgumentParser, text: str, allowed: Sequence[str], what: str) -> list[str]:
+    """A comma-separated option (``--designs``, ``--runtimes``) as a list; unknown names end the parse."""
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if unknown := set(names) - set(allowed):
+        parser.error(f"unknown {what} {sorted(unknown)}; choose from {', '.join(allowed)}")
+    return names
+
+
 def report_header(command: str, args: argparse.Namespace) -> dict:
     """What every benchmark report starts with: when, the command, the machine, its load, the settings."""
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
@@ -298,9 +306,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", default=str(config.ROOT / "reports" / "bench.json"), help="JSON report path")
     p.add_argument("--worker", choices=DESIGNS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.designs = [d.strip() for d in args.designs.split(",") if d.strip()]
-    if unknown := set(args.designs) - set(DESIGNS):
-        p.error(f"unknown designs {sorted(unknown)}; choose from {', '.join(DESIGNS)}")
+    args.designs = names_from(p, args.designs, DESIGNS, "designs")
     if min(args.batch_size, args.train_steps, args.images, args.infer_batch, args.repeats, args.loads) < 1:
         p.error("sizes and counts must be at least 1")
     return args

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from hwr import config
-from hwr.bench import SAMPLE_DIR, _peak_rss_mb, _timed, in_subprocess, measure_inference, report_header, write_report
+from hwr.bench import (SAMPLE_DIR, _peak_rss_mb, _timed, in_subprocess, measure_inference, names_from,
+                       report_header, write_report)
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", default=str(config.ROOT / "reports" / "bench-read.json"), help="JSON report path")
     p.add_argument("--worker", choices=RUNTIME_CHOICES, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
-    if unknown := set(args.runtimes) - set(RUNTIME_CHOICES):
-        p.error(f"unknown runtimes {sorted(unknown)}; choose from {', '.join(RUNTIME_CHOICES)}")
+    args.runtimes = names_from(p, args.runtimes, RUNTIME_CHOICES, "runtimes")
     if min(args.images, args.warmup, args.infer_batch, args.repeats, args.loads) < 1:
         p.error("sizes and counts must be at least 1")
     return args
