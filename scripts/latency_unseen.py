@@ -11,18 +11,14 @@ median and 90th percentile and writes them, with the machine's load average, to
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hwr import config  # noqa: E402
+from hwr import atomic, config  # noqa: E402
+from hwr.bench import _ms, _timed, machine_info  # noqa: E402
 from hwr.preprocess import preprocess  # noqa: E402
 from hwr.recognizer import load_recognizer  # noqa: E402
 
@@ -33,8 +29,8 @@ KINDS = {
 }
 
 
-def _ms(times: list[float]) -> dict[str, float]:
-    return {"median_ms": 1000 * float(np.median(times)), "p90_ms": 1000 * float(np.percentile(times, 90))}
+def _percentiles(times: list[float]) -> dict[str, float]:
+    return {"median_ms": _ms(times), "p90_ms": _ms(times, 90)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rec = load_recognizer(args.model)
     decoder = rec.metadata.get("decoder_default", "greedy")
-    result = {"model": str(args.model), "decoder": decoder, "machine": platform.processor() or platform.machine(),
-              "cpus": os.cpu_count(), "load_average_before": os.getloadavg(), "kinds": {}}
+    result = {"model": str(args.model), "decoder": decoder, "machine": machine_info(),
+              "load_average_before": os.getloadavg(), "kinds": {}}
     for kind, files in KINDS.items():
         files = files[: args.n]
         if not files:
@@ -53,21 +49,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         data = [f.read_bytes() for f in files]
         rec.read(data[:3], decoder)  # warm-up: compile the model for one image
-        total, prep = [], []
-        for blob in data:
-            start = time.perf_counter()
-            rec.read([blob], decoder)
-            total.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            preprocess(blob)
-            prep.append(time.perf_counter() - start)
-        result["kinds"][kind] = {"images": len(data), "end_to_end": _ms(total), "preprocess": _ms(prep)}
-        print(f"{kind:15s} end to end {_ms(total)['median_ms']:.1f} ms (p90 {_ms(total)['p90_ms']:.1f}), "
-              f"of which preprocess {_ms(prep)['median_ms']:.1f} ms  [{decoder}]")
+        reads, preps = iter(data), iter(data)
+        total = _percentiles(_timed(lambda: rec.read([next(reads)], decoder), len(data), warmup=0))
+        prep = _percentiles(_timed(lambda: preprocess(next(preps)), len(data), warmup=0))
+        result["kinds"][kind] = {"images": len(data), "end_to_end": total, "preprocess": prep}
+        print(f"{kind:15s} end to end {total['median_ms']:.1f} ms (p90 {total['p90_ms']:.1f}), "
+              f"of which preprocess {prep['median_ms']:.1f} ms  [{decoder}]")
     result["load_average_after"] = os.getloadavg()
-    out = config.ROOT / "reports" / "unseen" / "latency.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    atomic.write_json(config.ROOT / "reports" / "unseen" / "latency.json", result)
     return 0
 
 
