@@ -10,7 +10,6 @@ figures. The scoring itself lives in ``hwr/evaluation.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import sys
@@ -18,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hwr import __version__, config
+from hwr import __version__, atomic, config
 from hwr.data import DataError, load_split
 from hwr.decode import DECODERS, DecodeOptions
 from hwr.evaluation import REPORTS_DIR, NoImagesError, default_outputs, evaluate, record, resolve_selection
@@ -171,10 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     try:
-        for path in (csv_file, json_file):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(csv_file, index=False)
-        json_file.write_text(json.dumps(metrics, indent=2))
+        with atomic.atomic_path(csv_file) as tmp:  # makes the folder too
+            table.to_csv(tmp, index=False)
+        atomic.write_json(json_file, metrics)
     except OSError as err:
         print(f"error: cannot write the results: {_one_line(err)}", file=sys.stderr)
         return 1
