@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hwr import config  # noqa: E402
+from hwr import atomic, config  # noqa: E402
 from hwr.bench import machine_info  # noqa: E402
 from hwr.data import csv_path, image_dir, read_labels  # noqa: E402
 
@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
               "layout_s": round(link_s, 1), "caching_img_s": first["caching_img_s"],
               "first_step_s": first["first_step_s"], "peak_rss_mb": first["peak_rss_mb"],
               "second_run_first_step_s": second["first_step_s"], "runs": {"first": first, "second": second}}
-    report_file.parent.mkdir(parents=True, exist_ok=True)
-    report_file.write_text(json.dumps(report, indent=2))
+    atomic.write_json(report_file, report)
     print(f"{args.rows:,} rows: caching {first['caching_img_s']} img/s ({first['images_preprocessed']:,} images "
           f"in {first['preprocess_s']:.0f} s), first step after {first['first_step_s']:.0f} s, peak RSS "
           f"{first['peak_rss_mb']['trainer']:,.0f} MB (largest cache worker "

@@ -10,7 +10,6 @@ and the ones it does not (a third of them), which only the character model can h
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from hwr import config  # noqa: E402
+from hwr import atomic, config  # noqa: E402
 from hwr.data import load_split  # noqa: E402
 from hwr.decode import decode  # noqa: E402
 from hwr.evaluation import resolve_selection  # noqa: E402
@@ -71,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
            "cleaning": report.summary(), "images": len(samples), "in_lexicon": int(in_lexicon.sum()),
            "model_decoder_options": rec.metadata.get("decoder_options", {}),
            "command": " ".join(["python", "scripts/compare_decoders.py", *(argv or sys.argv[1:])]), "rows": rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2))
+    atomic.write_json(args.json, out)
     print(f"{int(in_lexicon.sum())} of {len(samples)} names in the lexicon; written to {args.json}")
     return 0
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hwr import config  # noqa: E402
+from hwr import atomic, config  # noqa: E402
 from hwr import evaluate  # noqa: E402
 
 UNSEEN = config.ROOT / "data" / "unseen"
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             scores = json.loads(Path(f"{stem}.json").read_text())["scores"]
             table.setdefault(slug, {"set": name})[decoder] = {k: scores[k] for k in ("images", "word_accuracy", "cer")}
     result = {"model": str(args.model), "tag": args.tag, "sets": table}
-    (out.parent / f"{args.tag}.json").write_text(json.dumps(result, indent=2))
+    atomic.write_json(out.parent / f"{args.tag}.json", result)
     print(f"| set ({args.tag}) | images | " + " | ".join(f"{d} words / CER" for d in DECODERS) + " |")
     print("|---|---|" + "---|" * len(DECODERS))
     for row in table.values():

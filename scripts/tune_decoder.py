@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from hwr import config  # noqa: E402
+from hwr import atomic, config  # noqa: E402
 from hwr.data import load_split  # noqa: E402
 from hwr.decode import decode  # noqa: E402
 from hwr.lm import CharLM  # noqa: E402
@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
               "lexicon_without_priors": next(r for r in lexicon_rows if r["prior_weight"] == 0
                                              and r["lexicon_margin"] == 2.3),
               "lexicon": chosen_lexicon, "grid": beam_rows + lexicon_rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    atomic.write_json(args.json, result)
     print(f"chosen: {chosen}  (beam CER {chosen_beam['cer']:.2%}, lexicon CER {chosen_lexicon['cer']:.2%}; "
           f"greedy {greedy['cer']:.2%}); grid in {args.json}")
     if args.write:
