@@ -38,6 +38,7 @@ def _devices(text: str) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from hwr.decode import DECODERS
     from hwr.training import TrainConfig
 
     c = TrainConfig()  # the one place defaults live
@@ -76,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "development set, the lowest at which --pseudo-precision of its readings are right)")
     g.add_argument("--pseudo-precision", type=float, default=c.pseudo_precision,
                    help="share of right readings the chosen pseudo-label threshold must give on the development set")
+    g.add_argument("--pseudo-threshold-on", choices=("real", "heldout_fonts"), default=c.pseudo_threshold_on,
+                   help="development part that chooses the pseudo-label threshold: the real crops, or the names "
+                        "in the held-out fonts (for a fine-tune whose starting model trained on those crops)")
+    g.add_argument("--pseudo-decoder", choices=sorted(DECODERS), default=c.pseudo_decoder,
+                   help="decoder that reads the unlabelled crops; a fine-tune uses the starting model's tuned "
+                        "settings (greedy where there is no lexicon)")
     g.add_argument("--finetune-epochs", type=int, default=c.finetune_epochs, help="final epochs on real (+ pseudo) crops at 0.3× rate")
     g.add_argument("--steps-per-epoch", type=int, default=c.steps_per_epoch, help="batches per epoch (an epoch ends with evaluation and a checkpoint)")
     g.add_argument("--batch-size", type=int, default=c.batch_size)
@@ -163,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             max_dev_images=args.max_dev_images, max_eval_images=args.max_eval_images,
             epochs=args.epochs, pseudo_rounds=args.pseudo_rounds, pseudo_epochs=args.pseudo_epochs,
             pseudo_threshold=args.pseudo_threshold, pseudo_precision=args.pseudo_precision,
+            pseudo_decoder=args.pseudo_decoder, pseudo_threshold_on=args.pseudo_threshold_on,
             max_unlabelled=args.max_unlabelled,
             finetune_epochs=args.finetune_epochs, steps_per_epoch=args.steps_per_epoch,
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,

@@ -86,6 +86,12 @@ class TrainConfig:
     pseudo_epochs: int = 6
     pseudo_threshold: float | None = None  # None: chosen on the development set (pseudo_precision)
     pseudo_precision: float = 0.9
+    #: reads the unlabelled crops (and the development set that sets their threshold); a fine-tune
+    #: uses the starting model's tuned settings, so its pseudo-labels are as good as its readings
+    pseudo_decoder: str = "lexicon"
+    #: the development part that sets the threshold: "real" (the crops), or "heldout_fonts" where the
+    #: starting model has trained on the real development crops (its confidence there says nothing)
+    pseudo_threshold_on: str = "real"
     max_unlabelled: int | None = None
     finetune_epochs: int = 6
     steps_per_epoch: int = 100
@@ -302,13 +308,20 @@ def choose_threshold(truths: list[str], readings: list[str], confidences: list[f
     return float(conf[order][ok.max()]) if len(ok) else 1.0
 
 
-def _pseudo_labels(reader: Recognizer, images: np.ndarray, files: list[Path],
+def _threshold_set(cfg: TrainConfig, dev_sel: str) -> str:
+    """The development part that sets the pseudo-label threshold, in words."""
+    if cfg.pseudo_threshold_on == "real":
+        return dev_sel
+    return f"{cfg.dev_synthetic} development names in the held-out fonts"
+
+
+def _pseudo_labels(reader: Recognizer, decoder: str, images: np.ndarray, files: list[Path],
                    threshold: float, out_csv: Path) -> tuple[np.ndarray, list[str]]:
     """Readings of unlabelled crops that the model is sure of (saved, so a resumed run reuses them)."""
     if out_csv.is_file():
         df = pd.read_csv(out_csv, dtype={"text": str}, keep_default_na=False)
     else:
-        decoded = reader.read_arrays(images, batch_size=256)
+        decoded = reader.read_arrays(images, decoder, batch_size=256)
         df = pd.DataFrame({"index": range(len(files)), "file": [f.name for f in files],
                            "text": [d.text for d in decoded], "confidence": [d.confidence for d in decoded]})
         df = df[(df.confidence >= threshold) & (df.text.str.len() >= 2)]
@@ -424,6 +437,9 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     if not dev.parts:
         raise DataError(f"the development selection {dev_sel} has no images in {cfg.data_dir} and no "
                         f"held-out fonts were rendered: pass --dev-rows (e.g. rows kept from training)")
+    if cfg.pseudo_rounds > 0 and cfg.pseudo_threshold is None and cfg.pseudo_threshold_on not in dev.parts:
+        raise DataError(f"--pseudo-threshold-on {cfg.pseudo_threshold_on}: the development set has no such part "
+                        f"(it has {dev.describe()}); pass --pseudo-threshold or another part")
     unl_files: list[Path] = []
     unl_x = np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8)
     if cfg.pseudo_rounds > 0:
@@ -460,20 +476,24 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     state.pop("first_step_at", None)
 
     lexicon = load_lexicon(cfg.lexicon) if Path(cfg.lexicon).is_file() else None
-    reader = Recognizer(model, alphabet, cfg.spec, {}, None, lexicon)  # the model in training, read as the app reads
+    tuned = {"decoder_options": init.metadata.get("decoder_options", {})} if init is not None else {}
+    reader = Recognizer(model, alphabet, cfg.spec, tuned, None, lexicon)  # the model in training, read as the app reads
+    pseudo_decoder = cfg.pseudo_decoder if lexicon is not None or cfg.pseudo_decoder != "lexicon" else "greedy"
     pseudo_x, pseudo_y = np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8), []
     stages = _stages(cfg)
     for k, (name, epochs) in enumerate(stages):
         if name.startswith("pseudo") and len(unl_x):
             threshold = state.setdefault("pseudo_thresholds", {}).get(name, cfg.pseudo_threshold)
             if threshold is None:
-                readings = reader.read_arrays(devr_x, batch_size=256)
-                threshold = choose_threshold(devr_y, [r.text for r in readings],
+                part_x, part_y = dev.parts[cfg.pseudo_threshold_on]
+                readings = reader.read_arrays(part_x, pseudo_decoder, batch_size=256)
+                threshold = choose_threshold(part_y, [r.text for r in readings],
                                              [r.confidence for r in readings], cfg.pseudo_precision)
-                log.info("pseudo-label threshold %.3f: readings above it are right ≥ %.0f%% of the time on %s",
-                         threshold, 100 * cfg.pseudo_precision, dev_sel)
+                log.info("pseudo-label threshold %.3f: %s readings above it are right ≥ %.0f%% of the time on %s",
+                         threshold, pseudo_decoder, 100 * cfg.pseudo_precision, _threshold_set(cfg, dev_sel))
             state["pseudo_thresholds"][name] = threshold
-            pseudo_x, pseudo_y = _pseudo_labels(reader, unl_x, unl_files, threshold, out / f"{name}.csv")
+            pseudo_x, pseudo_y = _pseudo_labels(reader, pseudo_decoder, unl_x, unl_files, threshold,
+                                                out / f"{name}.csv")
         start = state["done"].get(name, 0)
         if start >= epochs:
             continue
@@ -536,7 +556,8 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
                       f"development CER (mean of {', '.join(dev.parts)}: {state.get('best_cer', float('nan')):.4f})",
         "early_stopping": f"patience {cfg.patience} epochs on the development CER; stages stopped early: "
                           f"{', '.join(state.get('stopped_early', [])) or 'none'}",
-        "pseudo_threshold": {name: {"value": t, "chosen_on": dev_sel if cfg.pseudo_threshold is None else "--pseudo-threshold"}
+        "pseudo_threshold": {name: {"value": t, "chosen_on": _threshold_set(cfg, dev_sel) if cfg.pseudo_threshold is None
+                                    else "--pseudo-threshold"}
                              for name, t in state.get("pseudo_thresholds", {}).items()},
         "decoder_default": f"{best_decoder}: lowest development CER of "
                            + ", ".join(f"{d} {c:.4f}" for d, c in dev_cer.items()),

@@ -172,6 +172,37 @@ def test_a_run_records_which_set_selected_what_and_which_was_only_reported(tiny_
     assert "reported figures: validation:1001-1500: scored once" in report
 
 
+def _without_threshold(argv: list[str]) -> list[str]:
+    i = argv.index("--pseudo-threshold")
+    return argv[:i] + argv[i + 2:]
+
+
+@pytest.mark.skipif(not config.SHARED_FONTS.is_dir(), reason="needs the shared fonts for held-out names")
+def test_a_fine_tune_can_set_its_pseudo_label_threshold_on_the_held_out_fonts(tiny_run, tmp_path):
+    """The starting model trained on the real development crops, so its confidence there says nothing."""
+    out, _ = tiny_run
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "16",
+            "--lexicon", str(config.BUNDLED_LEXICON), *_without_threshold(TINY), "--dev-synthetic", "16",
+            "--epochs", "0", "--pseudo-threshold-on", "heldout_fonts", "--pseudo-precision", "0",
+            "--init-model", str(out / "crnn.keras")]
+    assert train.main(argv) == 0
+    chosen = json.loads((tmp_path / "crnn.json").read_text())["selection"]["pseudo_threshold"]["pseudo1"]
+    assert chosen["chosen_on"] == "16 development names in the held-out fonts"
+    assert 0.0 <= chosen["value"] <= 1.0
+    labels = pd.read_csv(tmp_path / "pseudo1.csv", keep_default_na=False)
+    assert (labels["confidence"] >= chosen["value"]).all()
+
+
+def test_a_missing_threshold_part_is_one_line(tmp_path, capsys):
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
+            "--lexicon", str(config.BUNDLED_LEXICON), *_without_threshold(TINY), "--pseudo-threshold-on",
+            "heldout_fonts"]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip().split("\r")[-1].strip()
+    assert "--pseudo-threshold-on heldout_fonts" in err and "real (10 images)" in err
+    assert len(err.splitlines()) == 1
+
+
 def test_the_pseudo_label_threshold_is_the_lowest_that_keeps_the_precision_asked():
     from hwr.training import choose_threshold
 
