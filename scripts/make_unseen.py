@@ -1,7 +1,7 @@
 """Unseen-style test sets in the Kaggle layout: names drawn on the canvas and photographed on paper.
 
     python scripts/make_unseen.py                       # data/unseen/{canvas,photo}, 150 names each
-    python scripts/make_unseen.py --dev-mix runs/dev16 --seed 1601 -n 100   # checkpoint selection
+    python scripts/make_unseen.py --dev-mix runs/dev17 --seed 1601 -n 100   # checkpoint selection
     python -m hwr.evaluate --data-dir data/unseen/photo --split test --rows all --decoder lexicon
 
 The names come from the lexicon and the hands from fonts the model is never trained on
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,6 +43,9 @@ log = logging.getLogger("make_unseen")
 
 LOOKS = ("canvas", "photo")
 CANVAS_SIZE = (880, 220)  # width, height of the Draw page's canvas
+#: 120 random ``TRAIN_*`` crops of the shared sample, read by eye (106 labelled; the 14 that could not
+#: be read with certainty are listed without a name): the development set's real crops.
+TRAIN_SIDE_LABELS = config.ROOT / "data" / "dev" / "train_side_labels.csv"
 
 
 def canvas_image(text: str, font: str, rng: np.random.Generator) -> np.ndarray:
@@ -181,29 +185,48 @@ def write_labels(out: Path, rows: list[tuple[str, str, str]]) -> None:
         csv.writer(f).writerows([("FILENAME", "FONT")] + [(r[0], r[2]) for r in rows])
 
 
-def make_dev_mix(out: Path, real_dir: Path, real_rows: tuple[int, int], n: int,
+def make_dev_mix(out: Path, real_dir: Path, real_dev: Path | tuple[int, int], n: int,
                  fonts: list[Path], names: list[str], seed: int) -> None:
-    """A development folder for ``train.py --data-dir out --eval-rows test``: checkpoints chosen on
+    """A development folder for ``train.py --data-dir out --dev-rows test``: checkpoints chosen on
     real crops *and* on unseen hands in both new looks, never on the evaluation rows.
 
-    Its ``test`` split holds the real crops ``real_rows`` (copied) then ``n`` canvas drawings and ``n``
-    photos; the real splits (training rows, unlabelled crops) are linked from ``real_dir``.
+    Its ``test`` split holds the real development crops (copied), then ``n`` canvas drawings and ``n``
+    photos. ``real_dev`` is either a labels file of ``TRAIN_*`` crops read by eye (``TRAIN_SIDE_LABELS``:
+    crops no model of ours has trained on; ``train_v2/train`` then links every other unlabelled crop,
+    so these are never pseudo-labelled either) or a range of ``VALIDATION_*`` rows. The validation
+    split is linked from ``real_dir``.
     """
     out.mkdir(parents=True, exist_ok=True)
-    for entry in ("written_name_validation_v2.csv", "validation_v2", "train_v2"):
+    linked = ("written_name_validation_v2.csv", "validation_v2")
+    for entry in linked if isinstance(real_dev, Path) else (*linked, "train_v2"):
         link = out / entry
         if not link.exists():
             link.symlink_to((real_dir / entry).resolve())
     images = out / "test_v2" / "test"
     images.mkdir(parents=True, exist_ok=True)
-    labels = read_labels(real_dir, "validation")
     rows = []
-    for filename, identity in zip(labels["FILENAME"], labels["IDENTITY"]):
-        number = file_number(filename)
-        if real_rows[0] <= number <= real_rows[1]:
-            name = f"TEST_{len(rows) + 1:04d}.jpg"
-            shutil.copyfile(image_dir(real_dir, "validation") / filename, images / name)
-            rows.append((name, identity, "real:" + filename))
+    if isinstance(real_dev, Path):
+        labels = pd.read_csv(real_dev, dtype=str, keep_default_na=False)
+        train_images = image_dir(real_dir, "train")
+        unlabelled = out / "train_v2" / "train"
+        unlabelled.mkdir(parents=True, exist_ok=True)
+        taken = set(labels["FILENAME"])  # labelled or not: none of them stays an unlabelled crop
+        for path in sorted(train_images.glob("*.jpg")):
+            link = unlabelled / path.name
+            if path.name not in taken and not link.exists():
+                link.symlink_to(path.resolve())
+        for filename, identity in zip(labels["FILENAME"], labels["IDENTITY"]):
+            if identity:
+                name = f"TEST_{len(rows) + 1:04d}.jpg"
+                shutil.copyfile(train_images / filename, images / name)
+                rows.append((name, identity, "real:" + filename))
+    else:
+        validation = read_labels(real_dir, "validation")
+        for filename, identity in zip(validation["FILENAME"], validation["IDENTITY"]):
+            if real_dev[0] <= file_number(filename) <= real_dev[1]:
+                name = f"TEST_{len(rows) + 1:04d}.jpg"
+                shutil.copyfile(image_dir(real_dir, "validation") / filename, images / name)
+                rows.append((name, identity, "real:" + filename))
     for look in LOOKS:
         rows += write_look(images, look, n, fonts, names, seed, first=len(rows) + 1)
     write_labels(out, rows)
@@ -220,11 +243,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="fonts to write with (default: the held-out shared fonts)")
     parser.add_argument("--lexicon", type=Path, default=config.default_lexicon())
     parser.add_argument("--dev-mix", type=Path, default=None, metavar="DIR",
-                        help="instead: build a development folder in DIR (real crops "
-                             "VALIDATION_0901-1000 + -n canvas + -n photos) for train.py's checkpoint "
-                             "selection; use another --seed than the reported sets")
+                        help="instead: build a development folder in DIR (real crops, see --real-dev, "
+                             "+ -n canvas + -n photos) for train.py's checkpoint selection; use another "
+                             "--seed than the reported sets")
     parser.add_argument("--real-dir", type=Path, default=config.SHARED_DATA,
                         help="the real data for --dev-mix (default: %(default)s)")
+    parser.add_argument("--real-dev", default=str(TRAIN_SIDE_LABELS),
+                        help="the real crops of --dev-mix: a labels file of TRAIN_* crops read by eye, "
+                             "kept out of the unlabelled crops, or FIRST-LAST VALIDATION_* rows (e.g. "
+                             "901-1000) (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -242,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     # common names, as people type their own: the 3,000 most frequent, all encodable
     names = [name for name, _ in sorted(lexicon.items(), key=lambda kv: -kv[1])[:3000]]
     if args.dev_mix:
-        make_dev_mix(args.dev_mix, args.real_dir, (901, 1000), args.n, fonts, names, args.seed)
+        first, dash, last = args.real_dev.partition("-")
+        real_dev = (int(first), int(last)) if dash and first.isdigit() and last.isdigit() else Path(args.real_dev)
+        if isinstance(real_dev, Path) and not real_dev.is_file():
+            print(f"error: --real-dev {args.real_dev}: no such labels file, and not FIRST-LAST", file=sys.stderr)
+            return 1
+        make_dev_mix(args.dev_mix, args.real_dir, real_dev, args.n, fonts, names, args.seed)
         return 0
     for look in looks:
         out = args.out / look

@@ -64,6 +64,32 @@ def test_dev_mix_links_the_real_splits_and_adds_both_looks(make_unseen, tmp_path
     assert [s.text for s in real] == [s.text for s in mix[:4]]
 
 
+def test_dev_mix_with_train_side_labels_keeps_those_crops_out_of_the_unlabelled_ones(make_unseen, tmp_path,
+                                                                                     bundled_data):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("FILENAME,IDENTITY,NOTE\nTRAIN_00002.jpg,MARTIN,\nTRAIN_00005.jpg,,not labelled: unsure\n")
+    fonts = synth.usable_fonts(config.SHARED_FONTS, heldout=True)
+    out = tmp_path / "dev"
+    make_unseen.make_dev_mix(out, bundled_data, labels, 1, fonts, ["LEA"], seed=1)
+    mix, _ = load_split(out, "test")
+    assert [s.text for s in mix] == ["MARTIN", "LEA", "LEA"]  # the labelled crop, a drawing, a photo
+    assert (mix[0].image.read_bytes() ==
+            (bundled_data / "train_v2" / "train" / "TRAIN_00002.jpg").read_bytes())
+    unlabelled = {p.name for p in (out / "train_v2" / "train").iterdir()}
+    assert len(unlabelled) == 18 and not unlabelled & {"TRAIN_00002.jpg", "TRAIN_00005.jpg"}
+    assert len(load_split(out, "validation:1-4")[0]) == 4  # the training rows, through the link
+
+
+def test_the_committed_train_side_labels_name_real_crops(make_unseen):
+    import pandas as pd
+
+    labels = pd.read_csv(make_unseen.TRAIN_SIDE_LABELS, dtype=str, keep_default_na=False)
+    assert len(labels) == 120 and labels["FILENAME"].str.fullmatch(r"TRAIN_\d{5}\.jpg").all()
+    named = labels[labels["IDENTITY"] != ""]
+    assert len(named) == 106 and named["IDENTITY"].str.fullmatch(r"[A-Z' -]+").all()
+    assert (labels.loc[labels["IDENTITY"] == "", "NOTE"] != "").all()  # each left-out crop says why
+
+
 def test_unknown_look_is_a_one_line_error(make_unseen, tmp_path, capsys):
     assert make_unseen.main(["--out", str(tmp_path), "--looks", "oil"]) == 1
     assert "unknown look" in capsys.readouterr().err
