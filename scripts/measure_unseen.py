@@ -26,7 +26,9 @@ UNSEEN = config.ROOT / "data" / "unseen"
 #: slug → (what it is, data folder, split, rows)
 SETS = {
     "eval": ("real crops VALIDATION_1001-1500 (the evaluation set)", config.SHARED_DATA, "validation", "1001-1500"),
-    "dev": ("real crops VALIDATION_0901-1000 (development)", config.SHARED_DATA, "validation", "901-1000"),
+    # the development folder of scripts/make_unseen.py --dev-mix runs/dev17: its first 106 images are
+    # the TRAIN-side crops read by eye (data/dev/train_side_labels.csv)
+    "dev": ("real TRAIN_* crops read by eye (development)", config.ROOT / "runs" / "dev17", "test", "1-106"),
     "canvas": ("canvas drawings, held-out fonts", UNSEEN / "canvas", "test", "all"),
     "photo": ("phone photos, held-out fonts", UNSEEN / "photo", "test", "all"),
     "npm-canvas": ("canvas drawings, fonts not in shared/", UNSEEN / "npm" / "canvas", "test", "all"),

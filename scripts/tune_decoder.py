@@ -8,7 +8,7 @@ the script refuses rows that overlap it. The model is run once; only decoding is
 prints the character model's perplexity on the development names for each n-gram order.
 
     python scripts/tune_decoder.py                    # prints the grid, writes reports/tune_decoder.json
-    python scripts/tune_decoder.py --write            # and stores the choice in models/crnn.json
+    python scripts/tune_decoder.py --write            # and stores the choice (and the default decoder) in models/crnn.json
 """
 
 from __future__ import annotations
@@ -106,7 +106,14 @@ def main(argv: list[str] | None = None) -> int:
           f"greedy {greedy['cer']:.2%}); grid in {args.json}")
     if args.write:
         rec.metadata["decoder_options"] = {**rec.metadata.get("decoder_options", {}), **chosen}
-        print(f"stored in {write_metadata(args.model, rec.metadata)}")
+        # the default decoder too: the one reading these development images best with its settings
+        cers = {"greedy": greedy["cer"], "beam": chosen_beam["cer"], "lexicon": chosen_lexicon["cer"]}
+        default = min(cers, key=lambda d: (round(cers[d], 6), list(cers).index(d)))
+        rec.metadata["decoder_default"] = default
+        rec.metadata.setdefault("selection", {})["decoder_default"] = (
+            f"{default}: lowest development CER of " + ", ".join(f"{d} {c:.4f}" for d, c in cers.items())
+            + f" on {args.data_dir.name}:{selection} (scripts/tune_decoder.py)")
+        print(f"default decoder {default}; stored in {write_metadata(args.model, rec.metadata)}")
     return 0
 
 

@@ -1,0 +1,46 @@
+"""scripts/tune_decoder.py: the decoder settings and the default decoder come from development rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import pytest
+
+from hwr import config
+from hwr.decode import DECODERS
+
+pytestmark = pytest.mark.skipif(not config.DEFAULT_MODEL.is_file(), reason="no committed model")
+
+
+@pytest.fixture(scope="module")
+def tune_decoder():
+    spec = importlib.util.spec_from_file_location("tune_decoder", config.ROOT / "scripts" / "tune_decoder.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_write_stores_the_chosen_settings_and_default_decoder(tune_decoder, bundled_data, tmp_path):
+    model = tmp_path / "crnn.keras"
+    for suffix in (".keras", ".json", ".onnx"):
+        shutil.copyfile(config.DEFAULT_MODEL.with_suffix(suffix), model.with_suffix(suffix))
+    meta = json.loads(model.with_suffix(".json").read_text())
+    meta.pop("decoder_options", None)
+    meta["decoder_default"] = "greedy"  # as train.py --decoders greedy leaves it
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    assert tune_decoder.main(["--model", str(model), "--data-dir", str(bundled_data), "--rows", "1-20",
+                              "--json", str(tmp_path / "tune.json"), "--write"]) == 0
+    tuned = json.loads(model.with_suffix(".json").read_text())
+    result = json.loads((tmp_path / "tune.json").read_text())
+    assert tuned["decoder_options"] == {**meta.get("decoder_options", {}), **result["chosen"]}
+    cers = {"greedy": result["greedy"]["cer"], "beam": result["beam"]["cer"], "lexicon": result["lexicon"]["cer"]}
+    assert tuned["decoder_default"] in DECODERS and cers[tuned["decoder_default"]] == min(cers.values())
+    assert tuned["selection"]["decoder_default"].startswith(f"{tuned['decoder_default']}: lowest development CER")
+
+
+def test_rows_of_the_evaluation_set_are_refused(tune_decoder, bundled_data, capsys):
+    with pytest.raises(SystemExit):
+        tune_decoder.main(["--data-dir", str(bundled_data), "--rows", "1001-1010"])
+    assert "tune elsewhere" in capsys.readouterr().err
