@@ -476,7 +476,8 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     state.pop("first_step_at", None)
 
     lexicon = load_lexicon(cfg.lexicon) if Path(cfg.lexicon).is_file() else None
-    tuned = {"decoder_options": init.metadata.get("decoder_options", {})} if init is not None else {}
+    tuned_options = init.metadata.get("decoder_options") if init is not None else None
+    tuned = {"decoder_options": tuned_options} if tuned_options else {}
     reader = Recognizer(model, alphabet, cfg.spec, tuned, None, lexicon)  # the model in training, read as the app reads
     pseudo_decoder = cfg.pseudo_decoder if lexicon is not None or cfg.pseudo_decoder != "lexicon" else "greedy"
     pseudo_x, pseudo_y = np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8), []
@@ -567,6 +568,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         "alphabet": alphabet.chars,
         "spec": cfg.spec.to_dict(),
         "decoder_default": best_decoder,
+        **tuned,  # a fine-tune keeps its starting model's decoder settings (re-tune: scripts/tune_decoder.py)
         "metrics": metrics,
         "per_character": per_character_errors([s.text for s in eval_samples], pred_df.prediction.tolist()),
         "evaluation": {"selection": eval_sel, "data_dir": str(cfg.data_dir), **eval_info},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -119,12 +120,20 @@ def test_unknown_decoder_is_a_usage_error(capsys):
 
 def test_fine_tuning_starts_from_the_given_model_and_keeps_its_architecture(tiny_run, tmp_path):
     out, _ = tiny_run
-    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
+    start = tmp_path / "start" / "crnn.keras"  # the tiny model, with decoder settings tuned for it
+    start.parent.mkdir()
+    shutil.copyfile(out / "crnn.keras", start)
+    options = {"lm_weight": 0.5, "length_bonus": 1.0}
+    start.with_suffix(".json").write_text(json.dumps({**json.loads((out / "crnn.json").read_text()),
+                                                      "decoder_options": options}))
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path / "run"), "--synthetic", "0",
             "--lexicon", str(config.BUNDLED_LEXICON), *TINY, "--pseudo-rounds", "0", "--epochs", "1",
-            "--rnn-units", "8", "--init-model", str(out / "crnn.keras")]
+            "--rnn-units", "8", "--init-model", str(start)]
     assert train.main(argv) == 0
+    tmp_path = tmp_path / "run"
     tuned = json.loads((tmp_path / "crnn.json").read_text())
     assert tuned["spec"] == json.loads((out / "crnn.json").read_text())["spec"]  # not --rnn-units 8
+    assert tuned["decoder_options"] == options  # the settings it was scored with, until re-tuned
     first = pd.read_csv(tmp_path / "history.csv")["loss"].iloc[0]
     assert first < pd.read_csv(out / "history.csv")["loss"].iloc[0]  # trained weights, not random
 
