@@ -40,7 +40,7 @@ def _selection(metadata: dict) -> str:
     return f"""
 ## What selected what
 
-- development set: {dev['selection']} ({dev['kept']} real crops){fonts}; never trained on
+- development set: {dev['selection']} ({dev['kept']} images of the data folder){fonts}; never trained on
 - checkpoint: {sel['checkpoint']}
 - early stopping: {sel['early_stopping']}
 - pseudo-label threshold: {thresholds}
