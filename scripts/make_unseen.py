@@ -204,7 +204,7 @@ def make_dev_mix(out: Path, real_dir: Path, real_dev: Path | tuple[int, int], n:
             link.symlink_to((real_dir / entry).resolve())
     images = out / "test_v2" / "test"
     images.mkdir(parents=True, exist_ok=True)
-    rows = []
+    real: list[tuple[Path, str]] = []  # (crop, its name)
     if isinstance(real_dev, Path):
         labels = pd.read_csv(real_dev, dtype=str, keep_default_na=False)
         train_images = image_dir(real_dir, "train")
@@ -215,18 +215,17 @@ def make_dev_mix(out: Path, real_dir: Path, real_dev: Path | tuple[int, int], n:
             link = unlabelled / path.name
             if path.name not in taken and not link.exists():
                 link.symlink_to(path.resolve())
-        for filename, identity in zip(labels["FILENAME"], labels["IDENTITY"]):
-            if identity:
-                name = f"TEST_{len(rows) + 1:04d}.jpg"
-                shutil.copyfile(train_images / filename, images / name)
-                rows.append((name, identity, "real:" + filename))
+        real = [(train_images / f, text) for f, text in zip(labels["FILENAME"], labels["IDENTITY"]) if text]
     else:
         validation = read_labels(real_dir, "validation")
-        for filename, identity in zip(validation["FILENAME"], validation["IDENTITY"]):
-            if real_dev[0] <= file_number(filename) <= real_dev[1]:
-                name = f"TEST_{len(rows) + 1:04d}.jpg"
-                shutil.copyfile(image_dir(real_dir, "validation") / filename, images / name)
-                rows.append((name, identity, "real:" + filename))
+        real = [(image_dir(real_dir, "validation") / f, text)
+                for f, text in zip(validation["FILENAME"], validation["IDENTITY"])
+                if real_dev[0] <= file_number(f) <= real_dev[1]]
+    rows = []
+    for crop, text in real:
+        name = f"TEST_{len(rows) + 1:04d}.jpg"
+        shutil.copyfile(crop, images / name)
+        rows.append((name, text, "real:" + crop.name))
     for look in LOOKS:
         rows += write_look(images, look, n, fonts, names, seed, first=len(rows) + 1)
     write_labels(out, rows)
