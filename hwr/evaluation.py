@@ -91,6 +91,13 @@ def evaluate(recognizer: Recognizer, samples: Sequence[Sample], decoder: str = "
     return table, score(table["truth"], table["prediction"])
 
 
+def default_decoder(dev_cers: dict[str, float]) -> tuple[str, str]:
+    """The decoder with the lowest development CER (the first of equals) and that choice in words,
+    as ``train.py`` and ``scripts/tune_decoder.py`` record it in a model's ``selection``."""
+    best = min(dev_cers, key=dev_cers.get)
+    return best, f"{best}: lowest development CER of " + ", ".join(f"{d} {c:.4f}" for d, c in dev_cers.items())
+
+
 def default_outputs(split: str, decoder: str, out_dir: Path = REPORTS_DIR) -> tuple[Path, Path]:
     """(predictions CSV, metrics JSON) paths used when ``--csv`` / ``--json`` are not given."""
     stem = Path(out_dir) / f"eval_{split}_{decoder}"

@@ -54,7 +54,7 @@ from hwr.metrics import per_character_errors, score
 from hwr.model import ModelSpec, build_model, compile_for_training, transfer_weights
 from hwr.pipeline import Batches, ImageStack
 from hwr.preprocess import PREPROCESS_VERSION
-from hwr.evaluation import evaluate
+from hwr.evaluation import default_decoder, evaluate
 from hwr.recognizer import Recognizer, load_recognizer, save_model
 
 log = logging.getLogger(__name__)
@@ -542,7 +542,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         dev_cer[name] = dev.score(reader, name)["val_cer"]  # the default decoder is chosen here
         tables[name], scores = evaluate(reader, eval_samples, name, progress=False)  # and only reported here
         metrics[name] = scores.to_dict()
-    best_decoder = min(dev_cer, key=dev_cer.get)
+    best_decoder, decoder_choice = default_decoder(dev_cer)
     pred_df = tables[best_decoder]
     with atomic.atomic_path(out / "crnn_predictions.csv") as tmp:
         pred_df.to_csv(tmp, index=False)
@@ -560,8 +560,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         "pseudo_threshold": {name: {"value": t, "chosen_on": _threshold_set(cfg, dev_sel) if cfg.pseudo_threshold is None
                                     else "--pseudo-threshold"}
                              for name, t in state.get("pseudo_thresholds", {}).items()},
-        "decoder_default": f"{best_decoder}: lowest development CER of "
-                           + ", ".join(f"{d} {c:.4f}" for d, c in dev_cer.items()),
+        "decoder_default": decoder_choice,
         "reported": f"{eval_sel}: scored once, after training; never used to select",
     }
     metadata = {

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 from hwr import atomic, config  # noqa: E402
 from hwr.data import load_split  # noqa: E402
 from hwr.decode import decode  # noqa: E402
+from hwr.evaluation import default_decoder  # noqa: E402
 from hwr.lm import CharLM  # noqa: E402
 from hwr.metrics import score  # noqa: E402
 from hwr.recognizer import load_recognizer, write_metadata  # noqa: E402
@@ -107,12 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         rec.metadata["decoder_options"] = {**rec.metadata.get("decoder_options", {}), **chosen}
         # the default decoder too: the one reading these development images best with its settings
-        cers = {"greedy": greedy["cer"], "beam": chosen_beam["cer"], "lexicon": chosen_lexicon["cer"]}
-        default = min(cers, key=lambda d: (round(cers[d], 6), list(cers).index(d)))
+        default, why = default_decoder({"greedy": greedy["cer"], "beam": chosen_beam["cer"],
+                                        "lexicon": chosen_lexicon["cer"]})
         rec.metadata["decoder_default"] = default
         rec.metadata.setdefault("selection", {})["decoder_default"] = (
-            f"{default}: lowest development CER of " + ", ".join(f"{d} {c:.4f}" for d, c in cers.items())
-            + f" on {args.data_dir.name}:{selection} (scripts/tune_decoder.py)")
+            f"{why} on {args.data_dir.name}:{selection} (scripts/tune_decoder.py)")
         print(f"default decoder {default}; stored in {write_metadata(args.model, rec.metadata)}")
     return 0
 
