@@ -31,7 +31,7 @@ from hwr import config
 
 
 #: Bumped whenever the output of ``preprocess`` changes, so caches of preprocessed images are rebuilt.
-PREPROCESS_VERSION = 4
+PREPROCESS_VERSION = 5
 
 
 class ImageError(ValueError):
@@ -211,7 +211,8 @@ def text_line_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
     their middle halves overlapping vertically, so letters of a slightly rotated or bouncing name
     chain into one line and the cut-off rows of a form above and below stay apart. The line with
     the most ink wins; marks whose centre lies within its height (an apostrophe) join it. In a
-    form field (``_FIELD_SIDE``) every component that is not junk is kept instead.
+    form field (``_FIELD_SIDE``) every line is kept instead, except the slivers of cut-off rows and
+    a printed label above the name (``_field_lines``).
     """
     H, W = ink.shape
     n, _, stats, centroids = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
@@ -230,21 +231,14 @@ def text_line_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
     idx = np.flatnonzero(keep)
     if idx.size == 0:
         return None  # only specks
+    groups = _line_groups(idx, y, h)
     if min(H, W) <= _FIELD_SIDE:
-        # a scanned form field: the crop is the field, printed words and neighbouring rows
-        # included, as the model learnt it; choosing a line there picks the wrong one too often
-        left, right = x[idx].min(), (x[idx] + w[idx]).max()
-        return int(y[idx].min()), int((y[idx] + h[idx]).max()), int(left), int(right)
-    mid_top, mid_bottom = y[idx] + 0.25 * h[idx], y[idx] + 0.75 * h[idx]
-    order = np.argsort(mid_top)
-    groups: list[list[int]] = []
-    reach = -np.inf
-    for j in order:
-        if mid_top[j] > reach:  # starts below every middle band so far: a new line
-            groups.append([])
-            reach = mid_bottom[j]
-        reach = max(reach, mid_bottom[j])
-        groups[-1].append(int(idx[j]))
+        # a scanned form field: the crop is the field, printed words beside the name and whole
+        # neighbouring rows included, as the model learnt it (choosing one line there picks the
+        # wrong one too often); only lines that cannot be the name and shrank it go
+        kept = np.concatenate(_field_lines(groups, x, y, w, h, (H, W)))
+        left, right = x[kept].min(), (x[kept] + w[kept]).max()
+        return int(y[kept].min()), int((y[kept] + h[kept]).max()), int(left), int(right)
     best = max(groups, key=lambda g: area[g].sum())
     top, bottom = y[best].min(), (y[best] + h[best]).max()
     if bottom - top < max(4.0, 0.02 * max(H, W)):
@@ -254,6 +248,61 @@ def text_line_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
     top, bottom = y[members].min(), (y[members] + h[members]).max()
     left, right = x[members].min(), (x[members] + w[members]).max()
     return int(top), int(bottom), int(left), int(right)
+
+
+def _line_groups(idx: np.ndarray, y: np.ndarray, h: np.ndarray) -> list[np.ndarray]:
+    """Components ``idx`` (boxes' tops ``y``, heights ``h``) grouped into lines, top line first.
+
+    A component starts a new line when the middle half of its height lies below the middle halves
+    of every line so far, so a bouncing or slightly rotated name still chains into one line.
+    """
+    mid_top, mid_bottom = y[idx] + 0.25 * h[idx], y[idx] + 0.75 * h[idx]
+    groups: list[list[int]] = []
+    reach = -np.inf
+    for j in np.argsort(mid_top, kind="stable"):
+        if mid_top[j] > reach:  # starts below every middle band so far: a new line
+            groups.append([])
+            reach = mid_bottom[j]
+        reach = max(reach, mid_bottom[j])
+        groups[-1].append(int(idx[j]))
+    return [np.array(g) for g in groups]
+
+
+#: A line touching a form field's top or bottom edge at most this share as tall as the field's
+#: tallest line is the sliver of a neighbouring row the scan cut through.
+_CUT_ROW_HEIGHT = 0.5
+#: A form's printed label stacked above the writing (``NOM``, ``PRENOM``) spans at most this share
+#: of the field's width (about 0.10 and 0.19 on the Kaggle crops).
+_LABEL_WIDTH = 0.25
+
+
+def _field_lines(groups: list[np.ndarray], x: np.ndarray, y: np.ndarray, w: np.ndarray,
+                 h: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
+    """The lines of a form field that can hold the writing: ``groups`` (top first) less the slivers
+    of rows its top or bottom edge cut through and a printed label stacked above the writing.
+
+    Both only shrank the name in the model's input: many Kaggle crops have the label above the
+    name, which left the name half the input's height or less. The label is told from the name by
+    being narrow (``_LABEL_WIDTH``) and both lower and narrower than the next full line below it
+    (the name), so a short name whose label was cut away, above a printed row, is kept; full rows
+    under the name and lower than it (printed) go with the label.
+    """
+    height, width = shape
+    spans = [(y[g].min(), (y[g] + h[g]).max(), x[g].min(), (x[g] + w[g]).max()) for g in groups]
+    tallest = max(b - t for t, b, _, _ in spans)
+    kept = [(g, s) for g, s in zip(groups, spans)
+            if not ((s[0] == 0 or s[1] == height) and s[1] - s[0] <= _CUT_ROW_HEIGHT * tallest)]
+    full = [s for _, s in kept if s[1] - s[0] >= _CUT_ROW_HEIGHT * tallest]
+    if len(full) >= 2:
+        (top, bottom, left, right), below = full[0], full[1]
+        if (right - left <= _LABEL_WIDTH * width and bottom - top < below[1] - below[0]
+                and right - left < below[3] - below[2]):
+            # the label and anything beside it go, and so do printed rows under the name (lower
+            # than it: PRENOM's form has DATE DE NAISSANCE there)
+            kept = [(g, s) for g, s in kept if s[1] > bottom and not (
+                s[0] >= below[1] and s[1] - s[0] >= _CUT_ROW_HEIGHT * tallest
+                and s[1] - s[0] < below[1] - below[0])]
+    return [g for g, _ in kept]
 
 
 def line_tilt(ink: np.ndarray) -> float:

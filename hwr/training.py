@@ -289,6 +289,13 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def _best_epoch(state: dict) -> str:
+    """Which epoch ``best.keras`` is, in words (epoch 0: a fine-tune's starting model)."""
+    if state.get("best_epoch") == 0:
+        return f"the starting model (no epoch of {state['epochs_total']} read the development set better)"
+    return f"epoch {state.get('best_epoch')} of {state['epochs_total']}"
+
+
 def stage_deadline(now: float, deadline: float, left: list[int]) -> float:
     """When the first of the stages with ``left`` epochs to go must stop: its share of the time left."""
     return now + max(0.0, deadline - now) * left[0] / max(1, sum(left))
@@ -479,6 +486,13 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     tuned_options = init.metadata.get("decoder_options") if init is not None else None
     tuned = {"decoder_options": tuned_options} if tuned_options else {}
     reader = Recognizer(model, alphabet, cfg.spec, tuned, None, lexicon)  # the model in training, read as the app reads
+    if init is not None and "best_cer" not in state:
+        # a fine-tune competes with its starting point: it returns the starting model unless an
+        # epoch reads the development set better (a new preprocessing alone can be the whole gain)
+        state["best_cer"], state["best_epoch"] = dev.score(reader)["val_cer"], 0
+        with atomic.atomic_path(out / "best.keras") as tmp:
+            model.save(tmp)
+        log.info("starting model: development CER %.4f; an epoch must beat it", state["best_cer"])
     pseudo_decoder = cfg.pseudo_decoder if lexicon is not None or cfg.pseudo_decoder != "lexicon" else "greedy"
     pseudo_x, pseudo_y = np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8), []
     stages = _stages(cfg)
@@ -553,8 +567,8 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     selection = {
         "development": {"selection": dev_sel, **dev_info, "heldout_font_names": len(devs_x),
                         "heldout_fonts": sorted(config.HELDOUT_FONTS) if len(devs_x) else []},
-        "checkpoint": f"best.keras: epoch {state.get('best_epoch')} of {state['epochs_total']}, lowest "
-                      f"development CER (mean of {', '.join(dev.parts)}: {state.get('best_cer', float('nan')):.4f})",
+        "checkpoint": f"best.keras: {_best_epoch(state)}, lowest development CER (mean of "
+                      f"{', '.join(dev.parts)}: {state.get('best_cer', float('nan')):.4f})",
         "early_stopping": f"patience {cfg.patience} epochs on the development CER; stages stopped early: "
                           f"{', '.join(state.get('stopped_early', [])) or 'none'}",
         "pseudo_threshold": {name: {"value": t, "chosen_on": _threshold_set(cfg, dev_sel) if cfg.pseudo_threshold is None

@@ -35,12 +35,14 @@ def _both(path: Path):
 def _assert_same_outputs(onnx_reader, keras_reader) -> None:
     """ONNX Runtime's probabilities within 1e-4 of Keras', and the same readings with every decoder.
 
-    Log-probabilities within 3e-4: Keras' own two paths (XLA-compiled and ``predict_on_batch``, both
-    with oneDNN) differ by 2.5e-4 on the committed model."""
+    Log-probabilities within 3e-4 plus 1e-4 of their size: Keras' own two paths (XLA-compiled and
+    ``predict_on_batch``, both with oneDNN) differed by 2.5e-4 on an earlier model, and the two
+    runtimes' float32 log-softmax by 3.7e-4 at a log-probability of -12 (3e-5 of it) on the
+    committed one: far below anything a decoder can tell apart."""
     images = np.stack([onnx_reader.preprocess(p) for p in CROPS])
     a, b = onnx_reader.log_probs(images), keras_reader.log_probs(images)
     np.testing.assert_allclose(np.exp(a), np.exp(b), atol=1e-4)
-    np.testing.assert_allclose(a, b, atol=3e-4)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=3e-4)
     for decoder in DECODERS:
         assert [p.text for p in onnx_reader.read_arrays(images, decoder)] == \
                [p.text for p in keras_reader.read_arrays(images, decoder)], decoder

@@ -226,3 +226,63 @@ def test_rotating_only_the_crop_gives_the_pixels_of_rotating_the_whole_image():
     shifted = rotation - np.array([[0.0, 0.0, left], [0.0, 0.0, top]])
     part = cv2.warpAffine(gray, shifted, (right - left, bottom - top), flags=cv2.INTER_LINEAR, borderValue=1.0)
     np.testing.assert_allclose(part, whole[top:bottom, left:right], atol=1e-4)  # OpenCV's fixed-point grid
+
+
+def form_field(cut_rows: bool) -> np.ndarray:
+    """A 48 px tall Kaggle-like field: a name in the middle and, with ``cut_rows``, the bottom half
+    of a printed row above it and the top half of one below, as a scan cuts through its neighbours."""
+    img = np.full((48, 300), 255, np.uint8)
+    cv2.putText(img, "MARTIN", (20, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 0, 1, cv2.LINE_AA)  # a pen line
+    if cut_rows:
+        cv2.putText(img, "CODE RNE / UAI", (10, 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 2, cv2.LINE_AA)
+        cv2.putText(img, "DATE DE NAISSANCE", (10, 53), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 2, cv2.LINE_AA)
+    return img
+
+
+def test_rows_cut_off_by_a_form_fields_edges_are_left_out_of_the_crop():
+    with_cuts, without = preprocess(form_field(True)), preprocess(form_field(False))
+    check_model_input(with_cuts)
+    # the slivers no longer shrink the name: the input is the one of the field without them
+    np.testing.assert_allclose(with_cuts, without, atol=0.02)
+
+
+def test_a_name_touching_a_fields_edge_is_not_taken_for_a_cut_row():
+    field = form_field(False)
+    ink_rows = np.flatnonzero((field < 128).any(axis=1))
+    tight = field[ink_rows[0]:ink_rows[-1] + 1]  # the letters touch the top and bottom edges
+    x = preprocess(tight)
+    check_model_input(x)
+    assert (x < 0.5).sum() > 0.9 * (preprocess(field) < 0.5).sum()  # every letter is kept
+
+
+def stacked_field(label: bool, printed_row: bool, name: str = "BRISARD") -> np.ndarray:
+    """A 64 px tall field of the PRENOM form: a small printed label above the name, a printed row
+    (DATE DE NAISSANCE) under it."""
+    img = np.full((64, 300), 255, np.uint8)
+    cv2.putText(img, name, (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.75, 0, 1, cv2.LINE_AA)
+    if label:
+        cv2.putText(img, "NOM", (12, 14), cv2.FONT_HERSHEY_PLAIN, 0.8, 0, 1, cv2.LINE_AA)
+    if printed_row:
+        cv2.putText(img, "DATE DE NAISSANCE   CLASSE", (12, 58), cv2.FONT_HERSHEY_PLAIN, 0.8, 0, 1,
+                    cv2.LINE_AA)
+    return img
+
+
+def ink_bands(x: np.ndarray) -> int:
+    """Separate horizontal bands of ink in a model input."""
+    rows = (x < 0.5).any(axis=1).astype(np.int8)
+    return int((np.diff(np.concatenate([[0], rows])) == 1).sum())
+
+
+def test_a_printed_label_above_the_name_and_the_row_under_it_are_left_out():
+    x = preprocess(stacked_field(label=True, printed_row=True))
+    check_model_input(x)
+    np.testing.assert_allclose(x, preprocess(stacked_field(label=False, printed_row=False)), atol=0.02)
+    assert ink_bands(x) == 1
+
+
+def test_a_short_name_above_a_printed_row_is_kept():
+    # the label cut away: the name is the top line, narrow, but taller than the printed row
+    x = preprocess(stacked_field(label=False, printed_row=True, name="LEA"))
+    check_model_input(x)
+    assert ink_bands(x) == 2

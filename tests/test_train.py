@@ -138,6 +138,21 @@ def test_fine_tuning_starts_from_the_given_model_and_keeps_its_architecture(tiny
     assert first < pd.read_csv(out / "history.csv")["loss"].iloc[0]  # trained weights, not random
 
 
+def test_a_fine_tune_that_only_makes_the_model_worse_returns_the_starting_model(tiny_run, tmp_path):
+    import keras
+
+    out, _ = tiny_run
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
+            "--lexicon", str(config.BUNDLED_LEXICON), *TINY, "--pseudo-rounds", "0", "--epochs", "1",
+            "--learning-rate", "50", "--init-model", str(out / "crnn.keras")]  # a rate that wrecks it
+    assert train.main(argv) == 0
+    meta = json.loads((tmp_path / "crnn.json").read_text())
+    assert meta["selection"]["checkpoint"].startswith("best.keras: the starting model (no epoch of 2 ")
+    start, kept = (keras.saving.load_model(p, compile=False) for p in (out / "crnn.keras", tmp_path / "crnn.keras"))
+    for a, b in zip(start.get_weights(), kept.get_weights(), strict=True):
+        assert (a == b).all()
+
+
 def test_warm_start_gives_a_new_architecture_the_trained_weights(tiny_run, tmp_path, capsys):
     out, _ = tiny_run
     argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
