@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 # before anything imports TensorFlow: keep its C++ start-up chatter out of the test output
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -16,6 +18,17 @@ import pytest  # noqa: E402
 from hwr import config  # noqa: E402
 
 Layout = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def load_script() -> Callable[[str], ModuleType]:
+    """``scripts/NAME.py`` imported as a module: the scripts are programs, not a package."""
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, config.ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pandas as pd
@@ -12,11 +11,8 @@ from hwr import config
 
 
 @pytest.fixture(scope="module")
-def label_audit():
-    spec = importlib.util.spec_from_file_location("label_audit", config.ROOT / "scripts" / "label_audit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def label_audit(load_script):
+    return load_script("label_audit")
 
 
 def test_wrong_labels_are_replaced_and_unreadable_rows_left_out(label_audit, tmp_path, capsys):

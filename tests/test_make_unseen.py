@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 
 import cv2
 import numpy as np
@@ -14,13 +13,10 @@ from hwr.preprocess import has_ink, preprocess
 
 
 @pytest.fixture(scope="module")
-def make_unseen():
+def make_unseen(load_script):
     if not config.SHARED_FONTS.is_dir():
         pytest.skip(f"shared fonts not available at {config.SHARED_FONTS}")
-    spec = importlib.util.spec_from_file_location("make_unseen", config.ROOT / "scripts" / "make_unseen.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_unseen")
 
 
 def test_sets_are_in_the_kaggle_layout_with_the_promised_looks(make_unseen, tmp_path):

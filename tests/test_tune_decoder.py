@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 
@@ -15,11 +14,8 @@ pytestmark = pytest.mark.skipif(not config.DEFAULT_MODEL.is_file(), reason="no c
 
 
 @pytest.fixture(scope="module")
-def tune_decoder():
-    spec = importlib.util.spec_from_file_location("tune_decoder", config.ROOT / "scripts" / "tune_decoder.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tune_decoder(load_script):
+    return load_script("tune_decoder")
 
 
 def test_write_stores_the_chosen_settings_and_default_decoder(tune_decoder, bundled_data, tmp_path):
