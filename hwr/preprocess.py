@@ -31,7 +31,7 @@ from hwr import config
 
 
 #: Bumped whenever the output of ``preprocess`` changes, so caches of preprocessed images are rebuilt.
-PREPROCESS_VERSION = 5
+PREPROCESS_VERSION = 6
 
 
 class ImageError(ValueError):
@@ -236,7 +236,7 @@ def text_line_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
         # a scanned form field: the crop is the field, printed words beside the name and whole
         # neighbouring rows included, as the model learnt it (choosing one line there picks the
         # wrong one too often); only lines that cannot be the name and shrank it go
-        kept = np.concatenate(_field_lines(groups, x, y, w, h, (H, W)))
+        kept = np.concatenate(_field_lines(groups, x, y, w, h, area, (H, W)))
         left, right = x[kept].min(), (x[kept] + w[kept]).max()
         return int(y[kept].min()), int((y[kept] + h[kept]).max()), int(left), int(right)
     best = max(groups, key=lambda g: area[g].sum())
@@ -268,40 +268,63 @@ def _line_groups(idx: np.ndarray, y: np.ndarray, h: np.ndarray) -> list[np.ndarr
     return [np.array(g) for g in groups]
 
 
-#: A line touching a form field's top or bottom edge at most this share as tall as the field's
-#: tallest line is the sliver of a neighbouring row the scan cut through.
+#: A line touching a form field's top or bottom edge is a row the scan cut through when it is at most
+#: this share as tall as the field's tallest line (a sliver), or when at least this share of its
+#: ink touches that edge (letters cut in half, however tall) and it lies clear of the other lines.
 _CUT_ROW_HEIGHT = 0.5
+_CUT_ROW_INK = 0.5
 #: A form's printed label stacked above the writing (``NOM``, ``PRENOM``) spans at most this share
-#: of the field's width (about 0.10 and 0.19 on the Kaggle crops).
+#: of the field's width (about 0.10 and 0.19 on the Kaggle crops); a printed row (``DATE DE
+#: NAISSANCE``) at least ``_PRINTED_ROW_WIDTH``.
 _LABEL_WIDTH = 0.25
+_PRINTED_ROW_WIDTH = 0.4
 
 
 def _field_lines(groups: list[np.ndarray], x: np.ndarray, y: np.ndarray, w: np.ndarray,
-                 h: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
-    """The lines of a form field that can hold the writing: ``groups`` (top first) less the slivers
-    of rows its top or bottom edge cut through and a printed label stacked above the writing.
+                 h: np.ndarray, area: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
+    """The lines of a form field that can hold the writing: ``groups`` (top first) less the rows
+    its top or bottom edge cut through and a printed label stacked above the writing.
 
     Both only shrank the name in the model's input: many Kaggle crops have the label above the
-    name, which left the name half the input's height or less. The label is told from the name by
-    being narrow (``_LABEL_WIDTH``) and both lower and narrower than the next full line below it
-    (the name), so a short name whose label was cut away, above a printed row, is kept; full rows
-    under the name and lower than it (printed) go with the label.
+    name, or a row of the form (``CODE RNE / UAI``) cut through above it, which left the name half
+    the input's height or less. A cut row goes only while a full line that is not cut remains (a
+    name cut by a tight crop stays). The label is told from the name by being narrow
+    (``_LABEL_WIDTH``), wholly above a line that is not a printed row (wide and lower than it), so
+    the top of a name whose descenders form a line of their own stays, and so does a short name
+    whose label was cut away, above ``DATE DE NAISSANCE``; full rows under the name and lower than
+    it (printed) go with the label.
     """
     height, width = shape
     spans = [(y[g].min(), (y[g] + h[g]).max(), x[g].min(), (x[g] + w[g]).max()) for g in groups]
     tallest = max(b - t for t, b, _, _ in spans)
-    kept = [(g, s) for g, s in zip(groups, spans)
-            if not ((s[0] == 0 or s[1] == height) and s[1] - s[0] <= _CUT_ROW_HEIGHT * tallest)]
-    full = [s for _, s in kept if s[1] - s[0] >= _CUT_ROW_HEIGHT * tallest]
-    if len(full) >= 2:
-        (top, bottom, left, right), below = full[0], full[1]
-        if (right - left <= _LABEL_WIDTH * width and bottom - top < below[1] - below[0]
-                and right - left < below[3] - below[2]):
+
+    def full(span: tuple) -> bool:
+        return span[1] - span[0] >= _CUT_ROW_HEIGHT * tallest
+
+    def apart(span: tuple) -> bool:
+        """Above or below every other full line, not beside it (a name's own top or descender)."""
+        return all(span[1] <= t + 1 or span[0] >= b - 1
+                   for t, b, _, _ in spans if (t, b) != span[:2] and full((t, b)))
+
+    def cut(g: np.ndarray, span: tuple) -> bool:
+        ink = area[g].sum()
+        at_top, at_bottom = area[g][y[g] == 0].sum(), area[g][y[g] + h[g] == height].sum()
+        sliver = (span[0] == 0 or span[1] == height) and not full(span)
+        return sliver or (max(at_top, at_bottom) >= _CUT_ROW_INK * ink and apart(span))
+
+    kept = [(g, s) for g, s in zip(groups, spans) if not cut(g, s)]
+    if not any(full(s) for _, s in kept):  # every full line is cut: keep them, drop the slivers
+        kept = [(g, s) for g, s in zip(groups, spans)
+                if not ((s[0] == 0 or s[1] == height) and not full(s))]
+    lines = [s for _, s in kept if full(s)]
+    if len(lines) >= 2:
+        (top, bottom, left, right), below = lines[0], lines[1]
+        printed_row = below[1] - below[0] < bottom - top and below[3] - below[2] >= _PRINTED_ROW_WIDTH * width
+        if right - left <= _LABEL_WIDTH * width and bottom <= below[0] and not printed_row:
             # the label and anything beside it go, and so do printed rows under the name (lower
             # than it: PRENOM's form has DATE DE NAISSANCE there)
             kept = [(g, s) for g, s in kept if s[1] > bottom and not (
-                s[0] >= below[1] and s[1] - s[0] >= _CUT_ROW_HEIGHT * tallest
-                and s[1] - s[0] < below[1] - below[0])]
+                s[0] >= below[1] and full(s) and s[1] - s[0] < below[1] - below[0])]
     return [g for g, _ in kept]
 
 

@@ -286,3 +286,33 @@ def test_a_short_name_above_a_printed_row_is_kept():
     x = preprocess(stacked_field(label=False, printed_row=True, name="LEA"))
     check_model_input(x)
     assert ink_bands(x) == 2
+
+
+def code_row_field(code_row: bool) -> np.ndarray:
+    """A 48 px field of the NOM form: the CODE RNE row above cut through the middle of its
+    handwritten digits (however tall they are), the name below."""
+    img = np.full((48, 300), 255, np.uint8)
+    cv2.putText(img, "MARTIN", (60, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.75, 0, 1, cv2.LINE_AA)
+    if code_row:
+        cv2.putText(img, "0 6 7 2 1 9 4 W", (60, 9), cv2.FONT_HERSHEY_SIMPLEX, 0.75, 0, 1, cv2.LINE_AA)
+    return img
+
+
+def test_a_row_cut_through_above_the_name_is_left_out_however_tall():
+    x = preprocess(code_row_field(True))
+    check_model_input(x)
+    np.testing.assert_allclose(x, preprocess(code_row_field(False)), atol=0.02)
+
+
+def test_a_name_whose_descender_makes_a_line_of_its_own_is_kept_whole():
+    # "Tony" as TRAIN_00328 has it: the y starts below the middle of T, o, n and hangs far below
+    # them, so it groups as a line of its own, taller than theirs; T, o, n are narrow, but they
+    # are the name's start, not a label stacked above it
+    img = np.full((44, 324), 255, np.uint8)
+    cv2.putText(img, "Ton", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 1, cv2.LINE_AA)
+    cv2.polylines(img, [np.array([[52, 26], [57, 34], [62, 26]]), np.array([[57, 34], [53, 43]])],
+                  False, 0, 1, cv2.LINE_AA)
+    x = preprocess(img)
+    check_model_input(x)
+    letters = cv2.connectedComponents((x < 0.5).astype(np.uint8))[0] - 1
+    assert letters == 4
