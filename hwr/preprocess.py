@@ -301,21 +301,21 @@ def _field_lines(groups: list[np.ndarray], x: np.ndarray, y: np.ndarray, w: np.n
     def full(span: tuple) -> bool:
         return span[1] - span[0] >= _CUT_ROW_HEIGHT * tallest
 
+    def sliver(span: tuple) -> bool:
+        return (span[0] == 0 or span[1] == height) and not full(span)
+
     def apart(span: tuple) -> bool:
         """Above or below every other full line, not beside it (a name's own top or descender)."""
-        return all(span[1] <= t + 1 or span[0] >= b - 1
-                   for t, b, _, _ in spans if (t, b) != span[:2] and full((t, b)))
+        return all(span[1] <= other[0] + 1 or span[0] >= other[1] - 1
+                   for other in spans if other is not span and full(other))
 
     def cut(g: np.ndarray, span: tuple) -> bool:
-        ink = area[g].sum()
         at_top, at_bottom = area[g][y[g] == 0].sum(), area[g][y[g] + h[g] == height].sum()
-        sliver = (span[0] == 0 or span[1] == height) and not full(span)
-        return sliver or (max(at_top, at_bottom) >= _CUT_ROW_INK * ink and apart(span))
+        return sliver(span) or (max(at_top, at_bottom) >= _CUT_ROW_INK * area[g].sum() and apart(span))
 
     kept = [(g, s) for g, s in zip(groups, spans) if not cut(g, s)]
     if not any(full(s) for _, s in kept):  # every full line is cut: keep them, drop the slivers
-        kept = [(g, s) for g, s in zip(groups, spans)
-                if not ((s[0] == 0 or s[1] == height) and not full(s))]
+        kept = [(g, s) for g, s in zip(groups, spans) if not sliver(s)]
     lines = [s for _, s in kept if full(s)]
     if len(lines) >= 2:
         (top, bottom, left, right), below = lines[0], lines[1]

@@ -271,9 +271,7 @@ class DevCheckpoint(keras.callbacks.Callback):
         self.state["done"][self.stage_name] = epoch + 1
         self.state.update(epochs_total=self.state["epochs_total"] + 1, seconds=row["seconds"])
         if figures["val_cer"] < self.state.get("best_cer", float("inf")):
-            self.state["best_cer"], self.state["best_epoch"] = figures["val_cer"], row["epoch"]
-            with atomic.atomic_path(self.out / "best.keras") as tmp:
-                self.model.save(tmp)
+            keep_best(self.out, self.model, self.state, figures["val_cer"], row["epoch"])
         self.checkpoints.save(self.model, self.state)
 
 
@@ -287,6 +285,13 @@ class TimeLimit(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if time.time() >= self.stop_at:
             self.model.stop_training = True
+
+
+def keep_best(out: Path, model: keras.Model, state: dict, cer: float, epoch: int) -> None:
+    """``model`` becomes ``best.keras`` (written whole), its development CER the one to beat."""
+    state["best_cer"], state["best_epoch"] = cer, epoch
+    with atomic.atomic_path(out / "best.keras") as tmp:
+        model.save(tmp)
 
 
 def _best_epoch(state: dict) -> str:
@@ -489,9 +494,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     if init is not None and "best_cer" not in state:
         # a fine-tune competes with its starting point: it returns the starting model unless an
         # epoch reads the development set better (a new preprocessing alone can be the whole gain)
-        state["best_cer"], state["best_epoch"] = dev.score(reader)["val_cer"], 0
-        with atomic.atomic_path(out / "best.keras") as tmp:
-            model.save(tmp)
+        keep_best(out, model, state, dev.score(reader)["val_cer"], 0)
         log.info("starting model: development CER %.4f; an epoch must beat it", state["best_cer"])
     pseudo_decoder = cfg.pseudo_decoder if lexicon is not None or cfg.pseudo_decoder != "lexicon" else "greedy"
     pseudo_x, pseudo_y = np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8), []

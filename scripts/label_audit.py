@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err} (run scripts/measure_unseen.py --tag {args.tag} first)", file=sys.stderr)
         return 1
     changed = audit[audit["WRITTEN"] != audit["IDENTITY"]]
-    result: dict = {"tag": args.tag, "audit": str(args.audit), "rows_checked": len(audit), "labels_changed": int((changed["WRITTEN"] != "").sum()),
+    result: dict = {"tag": args.tag, "audit": str(args.audit), "rows_checked": len(audit),
+                    "labels_changed": int((changed["WRITTEN"] != "").sum()),
                     "unreadable": int((changed["WRITTEN"] == "").sum()), "decoders": {}}
     print(f"{len(audit)} labels checked by eye: {result['labels_changed']} disagree with the writing, "
           f"{result['unreadable']} cannot be read")
