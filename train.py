@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hwr.backend import BackendError, check_backend
 from hwr.distribute import DEVICES_HELP, parse_devices
+from hwr.spec import ModelSpec
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -100,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--strided-blocks", type=int, default=d.strided_blocks, metavar="N",
                    help="the first N convs stride instead of being max-pooled: less work at full "
                    "resolution, faster CPU training (README 'Speed')")
+    g.add_argument("--dense-units", type=int, default=d.dense_units,
+                   help="width of the projection from the conv features to the recurrent layers")
     g.add_argument("--rnn-units", type=_ints, default=d.rnn_units, help="units per bidirectional layer")
     g.add_argument("--init-model", type=Path, help="fine-tune: start from this trained .keras model "
                    "(its input size and architecture replace the options above)")
@@ -129,6 +132,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def model_spec(args: argparse.Namespace) -> ModelSpec:
+    """The architecture the model options name."""
+    return ModelSpec(height=args.height, width=args.width, conv_filters=args.conv_filters,
+                     pools=ModelSpec().pools[:len(args.conv_filters)], strided_blocks=args.strided_blocks,
+                     dense_units=args.dense_units, rnn=args.rnn, rnn_units=args.rnn_units)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         check_backend()  # before Keras is imported: a wrong backend is one line, not a traceback
@@ -155,13 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     from hwr.data import DataError
     from hwr.lexicon import LexiconError
     try:
-        from hwr.model import ModelSpec
         from hwr.training import ResumeError, TrainConfig, run
 
-        spec = ModelSpec(height=args.height, width=args.width, conv_filters=args.conv_filters,
-                         pools=ModelSpec().pools[:len(args.conv_filters)],
-                         strided_blocks=args.strided_blocks, rnn=args.rnn,
-                         rnn_units=args.rnn_units)
         cfg = TrainConfig(
             data_dir=args.data_dir, out_dir=args.out_dir, train_selection=args.train_rows,
             dev_selection=args.dev_rows, eval_selection=args.eval_rows, lexicon=args.lexicon,
@@ -176,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
             time_limit=args.time_limit,
             seed=args.seed, decoders=args.decoders, devices=args.devices,
-            cluster_timeout=args.cluster_timeout, processes=args.processes, spec=spec,
+            cluster_timeout=args.cluster_timeout, processes=args.processes, spec=model_spec(args),
             export=args.export, overwrite=args.overwrite, init_model=args.init_model,
             warm_start=args.warm_start)
         command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])

@@ -32,7 +32,7 @@ from hwr import atomic, config
 log = logging.getLogger(__name__)
 
 #: what --designs can name; every other design is compared with "classic"
-DESIGNS = ("ours", "classic", "lean", "strided2", "ours-lstm", "classic-gru")
+DESIGNS = ("ours", "classic", "lean", "wide", "strided2", "ours-lstm", "classic-gru")
 SAMPLE_DIR = config.BUNDLED_DATA / "validation_v2" / "validation"
 
 
@@ -83,12 +83,12 @@ def _design_file(name: str, model_path: Path, workdir: Path) -> tuple[Path, str]
     import keras
 
     from hwr.alphabet import Alphabet
-    from hwr.model import CLASSIC, LEAN, ModelSpec, build_model
+    from hwr.model import CLASSIC, LEAN, WIDE, ModelSpec, build_model
     from hwr.recognizer import save_model
 
     if name == "ours" and model_path.is_file():
         return model_path, f"trained model {model_path}"
-    spec = {"ours": ModelSpec(), "classic": CLASSIC, "lean": LEAN,
+    spec = {"ours": ModelSpec(), "classic": CLASSIC, "lean": LEAN, "wide": WIDE,
             "strided2": replace(ModelSpec(), strided_blocks=2), "ours-lstm": replace(ModelSpec(), rnn="lstm"),
             "classic-gru": replace(CLASSIC, rnn="gru")}[name]
     keras.utils.set_random_seed(0)

@@ -13,7 +13,7 @@ import keras
 from keras import layers
 
 from hwr.alphabet import Alphabet
-from hwr.spec import CLASSIC, LEAN, ModelSpec  # noqa: F401  (the designs, named here too)
+from hwr.spec import CLASSIC, LEAN, WIDE, ModelSpec  # noqa: F401  (the designs, named here too)
 
 
 def build_model(spec: ModelSpec = ModelSpec(), alphabet: Alphabet = Alphabet()) -> keras.Model:

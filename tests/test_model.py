@@ -12,7 +12,7 @@ import pytest
 from hwr import config
 from hwr.alphabet import Alphabet
 from hwr.data import load_split
-from hwr.model import CLASSIC, CTC, LEAN, ModelSpec, build_model, compile_for_training, transfer_weights
+from hwr.model import CLASSIC, CTC, LEAN, WIDE, ModelSpec, build_model, compile_for_training, transfer_weights
 from hwr.preprocess import preprocess
 from hwr.recognizer import ModelFileError, Recognizer, load_recognizer, metadata_path, save_model
 
@@ -21,7 +21,7 @@ def _metadata(spec: ModelSpec) -> dict:
     return {"alphabet": Alphabet().chars, "spec": spec.to_dict()}
 
 
-@pytest.mark.parametrize("spec", [ModelSpec(), CLASSIC], ids=["default", "classic"])
+@pytest.mark.parametrize("spec", [ModelSpec(), WIDE, CLASSIC], ids=["default", "wide", "classic"])
 def test_output_shape(spec):
     model = build_model(spec)
     assert model.input_shape == (None, spec.height, spec.width, 1)
