@@ -57,6 +57,6 @@ CLASSIC = ModelSpec(height=64, width=256, conv_filters=(32, 64, 128),
 LEAN = ModelSpec(conv_filters=(16, 32, 48, 64), strided_blocks=1)
 #: The larger model for the GPU path (``scripts/gpu_train.sh``): 1.66× the parameters (633k), a
 #: wider last conv block, projection and recurrent layers. On the 2-core CPU it trains at 0.95× the
-#: default's speed and adds about 1.5 ms to an image (README "Speed"); trained from scratch, it
+#: default's speed and adds 1–1.5 ms to an image (README "Speed"); trained from scratch, it
 #: needs a GPU (where a minute trains as much as hours here) to catch up with the committed weights.
 WIDE = ModelSpec(conv_filters=(16, 32, 64, 128), dense_units=128, rnn_units=(128, 128))
