@@ -5,6 +5,8 @@ synthetic rendering), this module turns it into the same kind of array: float32 
 IMG_WIDTH), 1.0 = paper and 0.0 = ink, text left-aligned and padded with paper on the right.
 
 The choices, and why:
+- A file is turned by its EXIF orientation: a phone held upright stores its photo sideways and
+  says so in that tag, which every browser obeys and OpenCV's alpha-keeping decode ignores.
 - Alpha is composited onto white: a canvas drawing is transparent where nothing was drawn.
 - Polarity is fixed from the border: light text on a dark background is inverted, so the model only
   ever sees dark ink on light paper.
@@ -31,7 +33,8 @@ from hwr import config
 
 
 #: Bumped whenever the output of ``preprocess`` changes, so caches of preprocessed images are rebuilt.
-PREPROCESS_VERSION = 6
+#: (v7: files turned by their EXIF orientation; the same output as v6 for every file without one.)
+PREPROCESS_VERSION = 7
 
 
 class ImageError(ValueError):
@@ -54,30 +57,57 @@ def read_image(source: str | Path | bytes | np.ndarray) -> np.ndarray:
             name = "uploaded data"
         if not data:
             raise ImageError(f"{name} is empty")
-        _check_header_size(data, name)
+        orientation = _read_header(data, name)
+        # IMREAD_UNCHANGED keeps alpha and 16 bits, and with them ignores the EXIF orientation
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if image is None:
             raise ImageError(f"{name} is not an image OpenCV can read (PNG, JPEG, BMP, TIFF, WebP)")
+        image = upright(image, orientation)
     if image.size == 0 or image.ndim not in (2, 3):
         raise ImageError(f"image has an unusable shape {image.shape}")
     return image
 
 
-def _check_header_size(data: bytes, name: str) -> None:
-    """Refuse decompression bombs before decoding, using Pillow's lazy header read."""
+def _read_header(data: bytes, name: str) -> int:
+    """The EXIF orientation (1: as stored); refuses decompression bombs first. Pillow reads only the header."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
+            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
     except (UnidentifiedImageError, OSError):
-        return  # let OpenCV try, and fail with the common message
+        return 1  # let OpenCV try, and fail with the common message
     except Image.DecompressionBombError as err:
         raise ImageError(f"{name} is too large to process: {err}") from err
     if width * height > config.MAX_IMAGE_PIXELS:
         raise ImageError(
             f"{name} is {width} × {height} pixels; the limit is {config.MAX_IMAGE_PIXELS:,} pixels"
         )
+    if img.format == "TIFF":
+        return 1  # OpenCV's TIFF decoder turns the image itself, even with IMREAD_UNCHANGED
+    return orientation if orientation in _UPRIGHT else 1
+
+
+_EXIF_ORIENTATION = 0x0112
+#: EXIF orientation → what turns the stored pixels the way the camera's user saw them (and every
+#: browser shows them): a phone held upright stores its photo sideways with orientation 6.
+#: Pillow's ``ImageOps.exif_transpose`` does the same on its own images (a test holds them equal).
+_UPRIGHT = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],  # mirrored
+    3: lambda a: a[::-1, ::-1],  # upside down
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),  # stored a quarter turn anticlockwise: turn it clockwise
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The decoded ``image`` as its EXIF ``orientation`` (1–8) says it is meant to be seen."""
+    return np.ascontiguousarray(_UPRIGHT[orientation](image))
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
