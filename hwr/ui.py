@@ -403,15 +403,16 @@ def uploads_csv(results: list[UploadResult]) -> bytes:
 
 
 def preview(data: bytes, max_side: int = 800) -> np.ndarray | None:
-    """A small RGB copy of an uploaded original for display; None when it is too big to preview."""
-    from PIL import Image, UnidentifiedImageError
+    """A small RGB copy of an uploaded original for display, turned by its EXIF orientation as the
+    model's input is; None when it is too big to preview."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > PREVIEW_MAX_PIXELS:
                 return None
             img.draft("RGB", (max_side, max_side))
-            img = img.convert("RGB")
+            img = ImageOps.exif_transpose(img).convert("RGB")
             img.thumbnail((max_side, max_side))
             return np.asarray(img)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):

@@ -32,6 +32,21 @@ def paper_photo(text: str | None = "MARTIN", shadow: bool = True, seed: int = 0,
     return cv2.imdecode(jpg, cv2.IMREAD_COLOR)
 
 
+def stored_sideways(image: np.ndarray) -> bytes:
+    """``image`` (BGR) as a phone held upright stores it: a JPEG turned a quarter anticlockwise,
+    with EXIF orientation 6 ("turn clockwise to show"), which browsers obey."""
+    import io
+
+    from PIL import Image
+
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(image[:, :, ::-1], 1)))
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=90, exif=exif)
+    return buf.getvalue()
+
+
 def clean_scan(text: str = "MARTIN") -> np.ndarray:
     """The same name, equally rotated, as a clean scan: black on white, no light, no shadow."""
     img = np.full((900, 1200), 255, np.uint8)

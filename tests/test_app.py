@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 from hwr import config
 from hwr.data import default_selections, load_split
 from hwr.metrics import cer, per_character_errors, score
+from photos import paper_photo, stored_sideways
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/1_Draw.py", "pages/2_Upload.py", "pages/3_Errors.py", "pages/4_Model.py"]
@@ -231,6 +232,18 @@ def test_upload_reads_a_real_kaggle_jpeg(app, recognizer):
     assert metric(at, "Read") == (expected.text or "(nothing)")
     assert len(at.get("download_button")) == 1
     assert len(at.image) >= 3  # the original, the model input, the CTC plot
+
+
+def test_upload_of_a_photo_stored_sideways_reads_and_shows_it_upright(app):
+    from hwr import ui
+
+    data = stored_sideways(paper_photo(text="MARTIN"))  # 900 × 1200 landscape, stored as 1200 × 900
+    at = app(PAGES[1])
+    at.file_uploader[0].upload("IMG_0001.jpg", data, "image/jpeg").run()
+    assert not at.exception
+    assert metric(at, "Read") == "MARTIN"
+    height, width = ui.preview(data).shape[:2]
+    assert width > height  # the "As uploaded" copy is turned as the browser turns the file
 
 
 def test_upload_text_file_is_an_error_not_an_exception(app):
