@@ -46,6 +46,10 @@ def test_reads_a_phone_photo_stored_sideways_as_phones_do(recognizer, decoder):
     assert recognizer.read([stored_sideways(paper_photo(text="MARTIN"))], decoder)[0].text == "MARTIN"
 
 
+def test_reads_a_name_written_small_in_a_photo(recognizer, decoder):
+    assert recognizer.read([paper_photo(scale=0.8)], decoder)[0].text == "MARTIN"
+
+
 def test_reads_the_fullest_line_of_a_photographed_page(recognizer, decoder):
     assert recognizer.read([paper_photo(lines=4)], decoder)[0].text == "MARTIN"
 
