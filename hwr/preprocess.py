@@ -34,7 +34,8 @@ from hwr import config
 
 #: Bumped whenever the output of ``preprocess`` changes, so caches of preprocessed images are rebuilt.
 #: (v7: files turned by their EXIF orientation; a line of writing may be 1% of a photo's long side,
-#: down from 2%. Every crop, canvas and photo in shared/ and data/ preprocesses as in v6.)
+#: down from 2%; a field scanned at up to 4× the Kaggle resolution is a field (``is_form_field``).
+#: Every crop, canvas and photo in shared/ and data/ preprocesses as in v6.)
 PREPROCESS_VERSION = 7
 
 
@@ -231,9 +232,23 @@ _LINE_SIDE = 1600
 #: Images at most this many pixels on their short side are taken as one field cut from a form
 #: (Kaggle crops are 14–72 px tall); larger ones (photos, canvases, pages) get a line search.
 _FIELD_SIDE = 100
+#: ... and so are opaque strips at least 3× as wide as tall, up to this tall: the same field scanned
+#: at up to 4× the Kaggle resolution, where a line search keeps the printed row with the most ink.
+#: A canvas drawing is transparent, a photo is not a strip.
+_SCANNED_FIELD_SIDE = 300
 
 
-def text_line_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
+def is_form_field(image: np.ndarray) -> bool:
+    """Whether a decoded image (before ``to_gray``) is one field cut from a form (``_field_lines``)."""
+    h, w = image.shape[:2]
+    if min(h, w) <= _FIELD_SIDE:
+        return True
+    opaque = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
+    transparent = image.ndim == 3 and image.shape[2] == 4 and bool(image[:, :, 3].min() < opaque)
+    return not transparent and h <= _SCANNED_FIELD_SIDE and w >= 3 * h
+
+
+def text_line_box(ink: np.ndarray, field: bool | None = None) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) of the line of writing in a boolean ink mask, or None if none.
 
     Connected components are sorted out first: solid dark areas at the border (a page edge, a
@@ -242,8 +257,8 @@ def text_line_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
     their middle halves overlapping vertically, so letters of a slightly rotated or bouncing name
     chain into one line and the cut-off rows of a form above and below stay apart. The line with
     the most ink wins; marks whose centre lies within its height (an apostrophe) join it. In a
-    form field (``_FIELD_SIDE``) every line is kept instead, except the slivers of cut-off rows and
-    a printed label above the name (``_field_lines``).
+    form field (``field``; by default: at most ``_FIELD_SIDE`` on the short side) every line is kept
+    instead, except the slivers of cut-off rows and a printed label above the name (``_field_lines``).
     """
     H, W = ink.shape
     n, _, stats, centroids = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
@@ -263,7 +278,7 @@ def text_line_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
     if idx.size == 0:
         return None  # only specks
     groups = _line_groups(idx, y, h)
-    if min(H, W) <= _FIELD_SIDE:
+    if field if field is not None else min(H, W) <= _FIELD_SIDE:
         # a scanned form field: the crop is the field, printed words beside the name and whole
         # neighbouring rows included, as the model learnt it (choosing one line there picks the
         # wrong one too often); only lines that cannot be the name and shrank it go
@@ -380,7 +395,8 @@ def line_tilt(ink: np.ndarray) -> float:
 _MIN_TILT, _MAX_TILT = 1.0, 10.0
 
 
-def _line_box(gray: np.ndarray, threshold: float) -> tuple[tuple[float, ...] | None, np.ndarray, float]:
+def _line_box(gray: np.ndarray, threshold: float,
+              field: bool | None) -> tuple[tuple[float, ...] | None, np.ndarray, float]:
     """``text_line_box`` on a copy at most ``_LINE_SIDE`` long: the box in ``gray``'s pixels, the
     copy's ink mask and its scale."""
     h, w = gray.shape
@@ -388,26 +404,29 @@ def _line_box(gray: np.ndarray, threshold: float) -> tuple[tuple[float, ...] | N
     small = gray if factor == 1.0 else cv2.resize(
         gray, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
     mask = normalize_contrast(small) < threshold
-    box = text_line_box(mask)
+    box = text_line_box(mask, field)
     return (None if box is None else tuple(v / factor for v in box)), mask, factor
 
 
-def crop_to_text(gray: np.ndarray, threshold: float = 0.5, margin: float = 0.06) -> np.ndarray:
+def crop_to_text(gray: np.ndarray, threshold: float = 0.5, margin: float = 0.06,
+                 field: bool | None = None) -> np.ndarray:
     """Crop to the line of writing (``text_line_box``), levelled if it is tilted; an image without
     writing is returned whole.
 
     The ink is found at ``threshold`` after a contrast stretch of the whole image; the crop itself is
     returned unstretched, so that the caller stretches it on its own ink: in a photo the name is a
     tiny part of the picture, and a stretch over all of it would take paper grain for ink.
-    ``margin`` is a fraction of the line's height, kept as paper around the ink.
+    ``margin`` is a fraction of the line's height, kept as paper around the ink. ``field``: see
+    ``is_form_field`` (by default, decided by size alone).
     """
     h, w = gray.shape
-    box, mask, factor = _line_box(gray, threshold)
+    field = min(gray.shape) <= _FIELD_SIDE if field is None else field
+    box, mask, factor = _line_box(gray, threshold, field)
     if box is None:
         return gray
     top, bottom, left, right = box
     rotation = None
-    if min(mask.shape) > _FIELD_SIDE and right - left >= 3 * (bottom - top):
+    if not field and right - left >= 3 * (bottom - top):
         t, b, l, r = (int(round(v * factor)) for v in box)
         line = mask[t:b, l:r]
         tilt = line_tilt(line)
@@ -494,8 +513,10 @@ def fit_to_input(gray: np.ndarray, height: int, width: int) -> np.ndarray:
 def preprocess(source: str | Path | bytes | np.ndarray, height: int = config.IMG_HEIGHT,
                width: int = config.IMG_WIDTH, normalize_stroke: bool = True) -> np.ndarray:
     """Any image → float32 (height, width) model input; raises ImageError on unreadable input."""
-    gray = fix_polarity(to_gray(_limit_size(read_image(source))))
-    gray = normalize_contrast(crop_to_text(flatten_background(gray)))
+    image = _limit_size(read_image(source))
+    field = is_form_field(image)
+    gray = fix_polarity(to_gray(image))
+    gray = normalize_contrast(crop_to_text(flatten_background(gray), field=field))
     if normalize_stroke:
         gray = thin_strokes(gray, height)
     return fit_to_input(gray, height, width)

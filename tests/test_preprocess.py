@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hwr import config
-from hwr.preprocess import ImageError, has_ink, preprocess, read_image, stroke_width, to_uint8
+from hwr.preprocess import ImageError, has_ink, is_form_field, preprocess, read_image, stroke_width, to_uint8
 from photos import clean_scan, paper_photo
 
 SHAPE = (config.IMG_HEIGHT, config.IMG_WIDTH)
@@ -319,6 +319,32 @@ def test_a_short_name_above_a_printed_row_is_kept():
     x = preprocess(stacked_field(label=False, printed_row=True, name="LEA"))
     check_model_input(x)
     assert ink_bands(x) == 2
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_a_form_field_scanned_at_a_higher_resolution_is_read_as_the_field(scale):
+    # 128–256 px tall: over the 100 px of a Kaggle crop, where a line search would keep the printed
+    # row (it has the most ink) and lose the name
+    field = stacked_field(label=True, printed_row=True)
+    x = preprocess(cv2.resize(field, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC))
+    check_model_input(x)
+    assert ink_bands(x) == 1  # the name alone, filling the input as in the field without label and row
+    name = preprocess(stacked_field(label=False, printed_row=False)) < 0.5
+    for axis in (0, 1):
+        ours, theirs = np.flatnonzero((x < 0.5).any(axis=axis)), np.flatnonzero(name.any(axis=axis))
+        assert abs(len(ours) - len(theirs)) <= 0.15 * len(theirs)  # the 2 px least margin is relatively more at 1×
+
+
+def test_form_fields_are_told_from_canvases_and_photos():
+    canvas = np.zeros((220, 880, 4), np.uint8)  # the Draw page's: transparent where nothing is drawn
+    canvas[100:120, 100:300] = (0, 0, 0, 255)
+    opaque = canvas.copy()
+    opaque[:, :, 3] = 255
+    assert is_form_field(np.full((48, 300), 255, np.uint8))  # a Kaggle crop
+    assert is_form_field(np.full((192, 900), 255, np.uint8))  # one scanned at 4×
+    assert is_form_field(opaque)  # an opaque strip: a field, whatever drew it
+    assert not is_form_field(canvas)
+    assert not is_form_field(np.full((900, 1200, 3), 255, np.uint8))  # a photo
 
 
 def code_row_field(code_row: bool) -> np.ndarray:
