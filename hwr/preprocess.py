@@ -248,7 +248,7 @@ def is_form_field(image: np.ndarray) -> bool:
     return not transparent and h <= _SCANNED_FIELD_SIDE and w >= 3 * h
 
 
-def text_line_box(ink: np.ndarray, field: bool | None = None) -> tuple[int, int, int, int] | None:
+def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) of the line of writing in a boolean ink mask, or None if none.
 
     Connected components are sorted out first: solid dark areas at the border (a page edge, a
@@ -257,8 +257,8 @@ def text_line_box(ink: np.ndarray, field: bool | None = None) -> tuple[int, int,
     their middle halves overlapping vertically, so letters of a slightly rotated or bouncing name
     chain into one line and the cut-off rows of a form above and below stay apart. The line with
     the most ink wins; marks whose centre lies within its height (an apostrophe) join it. In a
-    form field (``field``; by default: at most ``_FIELD_SIDE`` on the short side) every line is kept
-    instead, except the slivers of cut-off rows and a printed label above the name (``_field_lines``).
+    form field (``field``: ``is_form_field`` of the image) every line is kept instead, except the
+    slivers of cut-off rows and a printed label above the name (``_field_lines``).
     """
     H, W = ink.shape
     n, _, stats, centroids = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
@@ -278,7 +278,7 @@ def text_line_box(ink: np.ndarray, field: bool | None = None) -> tuple[int, int,
     if idx.size == 0:
         return None  # only specks
     groups = _line_groups(idx, y, h)
-    if field if field is not None else min(H, W) <= _FIELD_SIDE:
+    if field:
         # a scanned form field: the crop is the field, printed words beside the name and whole
         # neighbouring rows included, as the model learnt it (choosing one line there picks the
         # wrong one too often); only lines that cannot be the name and shrank it go
@@ -396,7 +396,7 @@ _MIN_TILT, _MAX_TILT = 1.0, 10.0
 
 
 def _line_box(gray: np.ndarray, threshold: float,
-              field: bool | None) -> tuple[tuple[float, ...] | None, np.ndarray, float]:
+              field: bool) -> tuple[tuple[float, ...] | None, np.ndarray, float]:
     """``text_line_box`` on a copy at most ``_LINE_SIDE`` long: the box in ``gray``'s pixels, the
     copy's ink mask and its scale."""
     h, w = gray.shape
@@ -408,19 +408,18 @@ def _line_box(gray: np.ndarray, threshold: float,
     return (None if box is None else tuple(v / factor for v in box)), mask, factor
 
 
-def crop_to_text(gray: np.ndarray, threshold: float = 0.5, margin: float = 0.06,
-                 field: bool | None = None) -> np.ndarray:
+def crop_to_text(gray: np.ndarray, field: bool, threshold: float = 0.5,
+                 margin: float = 0.06) -> np.ndarray:
     """Crop to the line of writing (``text_line_box``), levelled if it is tilted; an image without
     writing is returned whole.
 
     The ink is found at ``threshold`` after a contrast stretch of the whole image; the crop itself is
     returned unstretched, so that the caller stretches it on its own ink: in a photo the name is a
     tiny part of the picture, and a stretch over all of it would take paper grain for ink.
-    ``margin`` is a fraction of the line's height, kept as paper around the ink. ``field``: see
-    ``is_form_field`` (by default, decided by size alone).
+    ``margin`` is a fraction of the line's height, kept as paper around the ink. ``field``: the
+    image is one field of a form (``is_form_field``), kept whole but for cut rows and labels.
     """
     h, w = gray.shape
-    field = min(gray.shape) <= _FIELD_SIDE if field is None else field
     box, mask, factor = _line_box(gray, threshold, field)
     if box is None:
         return gray
@@ -516,7 +515,7 @@ def preprocess(source: str | Path | bytes | np.ndarray, height: int = config.IMG
     image = _limit_size(read_image(source))
     field = is_form_field(image)
     gray = fix_polarity(to_gray(image))
-    gray = normalize_contrast(crop_to_text(flatten_background(gray), field=field))
+    gray = normalize_contrast(crop_to_text(flatten_background(gray), field))
     if normalize_stroke:
         gray = thin_strokes(gray, height)
     return fit_to_input(gray, height, width)
