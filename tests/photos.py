@@ -33,19 +33,24 @@ def paper_photo(text: str | None = "MARTIN", shadow: bool = True, seed: int = 0,
     return cv2.imdecode(jpg, cv2.IMREAD_COLOR)
 
 
-def stored_sideways(image: np.ndarray) -> bytes:
-    """``image`` (BGR) as a phone held upright stores it: a JPEG turned a quarter anticlockwise,
-    with EXIF orientation 6 ("turn clockwise to show"), which browsers obey."""
+def with_orientation(rgb: np.ndarray, fmt: str, orientation: int, quality: int = 100) -> bytes:
+    """``rgb`` encoded as ``fmt`` with EXIF ``orientation`` (1–8), the tag a camera sets."""
     import io
 
     from PIL import Image
 
-    stored = Image.fromarray(np.ascontiguousarray(np.rot90(image[:, :, ::-1], 1)))
-    exif = stored.getexif()
-    exif[0x0112] = 6
+    img = Image.fromarray(np.ascontiguousarray(rgb))
+    exif = img.getexif()
+    exif[0x0112] = orientation  # EXIF Orientation
     buf = io.BytesIO()
-    stored.save(buf, "JPEG", quality=90, exif=exif)
+    img.save(buf, fmt, exif=exif, **{"JPEG": {"quality": quality}, "WEBP": {"lossless": True}}.get(fmt, {}))
     return buf.getvalue()
+
+
+def stored_sideways(image: np.ndarray) -> bytes:
+    """``image`` (BGR) as a phone held upright stores it: a JPEG turned a quarter anticlockwise,
+    with EXIF orientation 6 ("turn clockwise to show"), which browsers obey."""
+    return with_orientation(np.rot90(image[:, :, ::-1], 1), "JPEG", 6, quality=90)
 
 
 def clean_scan(text: str = "MARTIN") -> np.ndarray:

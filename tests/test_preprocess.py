@@ -11,7 +11,7 @@ import pytest
 
 from hwr import config
 from hwr.preprocess import ImageError, has_ink, is_form_field, preprocess, read_image, stroke_width, to_uint8
-from photos import clean_scan, paper_photo
+from photos import clean_scan, paper_photo, with_orientation
 
 SHAPE = (config.IMG_HEIGHT, config.IMG_WIDTH)
 
@@ -120,24 +120,13 @@ def test_header_over_the_pixel_limit_is_refused_before_decoding(monkeypatch):
         preprocess(png.tobytes())
 
 
-def _with_orientation(rgb: np.ndarray, fmt: str, orientation: int) -> bytes:
-    from PIL import Image
-
-    img = Image.fromarray(rgb)
-    exif = img.getexif()
-    exif[0x0112] = orientation  # EXIF Orientation
-    buf = io.BytesIO()
-    img.save(buf, fmt, exif=exif, **{"JPEG": {"quality": 100}, "WEBP": {"lossless": True}}.get(fmt, {}))
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
 def test_exif_orientation_turns_the_image_as_pillow_does(fmt):
     from PIL import Image, ImageOps
 
     rgb = np.random.default_rng(1).integers(0, 255, (40, 60, 3), dtype=np.uint8)
     for orientation in range(1, 9):
-        data = _with_orientation(rgb, fmt, orientation)
+        data = with_orientation(rgb, fmt, orientation)
         ours = read_image(data)[:, :, ::-1].astype(int)  # BGR → RGB
         theirs = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data)).convert("RGB"))).astype(int)
         assert ours.shape == theirs.shape, (fmt, orientation)
