@@ -92,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--time-limit", type=float, metavar="MINUTES",
                    help="fit the schedule into this many minutes (stages share the time by their epochs; "
                         "then evaluation and saving follow)")
+    g.add_argument("--stop-after", type=float, metavar="MINUTES",
+                   help="train in chunks: stop at the first epoch end after this many minutes, everything "
+                        "saved and no stage cut short; the same command with --resume goes on from there")
     g.add_argument("--seed", type=int, default=c.seed, help="seed for synthesis, shuffling and weights")
     g = p.add_argument_group("model")
     g.add_argument("--height", type=int, default=d.height)
@@ -129,6 +132,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.init_model and args.warm_start:
         p.error("--init-model tunes that model as it is; --warm-start starts a new architecture from it: "
                 "pass one")
+    from hwr.distribute import several_processes
+    if args.stop_after is not None and several_processes():
+        p.error("--stop-after is for a run in one process (each worker would stop by its own clock): "
+                "stop a cluster's workers together, then --resume")
     return args
 
 
@@ -179,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             max_unlabelled=args.max_unlabelled,
             finetune_epochs=args.finetune_epochs, steps_per_epoch=args.steps_per_epoch,
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-            time_limit=args.time_limit,
+            time_limit=args.time_limit, stop_after=args.stop_after,
             seed=args.seed, decoders=args.decoders, devices=args.devices,
             cluster_timeout=args.cluster_timeout, processes=args.processes, spec=model_spec(args),
             export=args.export, overwrite=args.overwrite, init_model=args.init_model,
@@ -189,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, BackendError, LexiconError, ResumeError, FileExistsError, FileNotFoundError) as err:
         print(f"train.py: {err}", file=sys.stderr)
         return 2
+    if meta is None:
+        print(f"train.py: stopped by --stop-after, everything saved in {args.out_dir}; "
+              f"the same command with --resume goes on from there")
+        return 0
     best = meta["decoder_default"]
     m = meta["metrics"][best]
     print(f"{best}: word accuracy {m['word_accuracy']:.1%}, CER {m['cer']:.2%} on {m['images']} images of "

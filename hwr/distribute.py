@@ -91,6 +91,12 @@ def process() -> tuple[int, int]:
     return int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0)), int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", 1))
 
 
+def several_processes() -> bool:
+    """Whether this process is one of several training in step (a TF_CONFIG cluster, or JAX processes)."""
+    conf = read_tf_config()
+    return process()[1] > 1 or bool(conf and sum(len(a) for a in conf["cluster"].values()) > 1)
+
+
 def is_chief(conf: dict | None = None) -> bool:
     """Whether this process writes the run folder: the chief, or worker 0 of a cluster without one.
 

@@ -23,7 +23,9 @@ best development CER, pseudo-labels, time used), so its checkpoints are kept her
 A ``time_limit`` fits the whole schedule into a wall-clock budget (a lent GPU for ten minutes, a
 laptop for an hour): each stage gets the share of the time left that its epochs have of the epochs
 left, and a stage cut short counts as done, as with early stopping, so the run still self-trains,
-fine-tunes, evaluates and saves its model in time.
+fine-tunes, evaluates and saves its model in time. A ``stop_after`` instead trains in chunks (a
+CPU for a session at a time): at the first epoch end past it the run stops with everything saved,
+no stage cut, and ``--resume`` goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     patience: int = 8
     time_limit: float | None = None  # minutes from the start to the final evaluation
+    stop_after: float | None = None  # minutes from the start to a pause at an epoch end (resume goes on)
     seed: int = 42
     decoders: tuple[str, ...] = tuple(DECODERS)  # scored at the end (JAX's beam search is slow: see README)
     devices: str = "auto"
@@ -287,6 +290,37 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StageEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping on the development CER that a resume does not reset.
+
+    A fresh ``fit`` forgets the stage's best CER and the epochs since it, so a run resumed (after a
+    kill, or chunk by chunk with ``--stop-after``) would train up to ``patience`` epochs more each
+    time; this one starts from the stage's history as an uninterrupted ``fit`` would stand.
+    """
+
+    def __init__(self, patience: int, stage_cers: list[float]):
+        super().__init__("val_cer", patience=patience, mode="min")
+        self.stage_cers = stage_cers
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        if self.stage_cers:
+            k = int(np.argmin(self.stage_cers))  # the first of equal bests, as Keras keeps it
+            self.best, self.wait = self.stage_cers[k], len(self.stage_cers) - 1 - k
+
+
+class Pause(keras.callbacks.Callback):
+    """Ends training at the first epoch end past ``stop_at``, after that epoch's checkpoint is saved."""
+
+    def __init__(self, stop_at: float):
+        super().__init__()
+        self.stop_at, self.fired = stop_at, False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if time.time() >= self.stop_at:
+            self.fired = self.model.stop_training = True
+
+
 def keep_best(out: Path, model: keras.Model, state: dict, cer: float, epoch: int) -> None:
     """``model`` becomes ``best.keras`` (written whole), its development CER the one to beat."""
     state["best_cer"], state["best_epoch"] = cer, epoch
@@ -408,10 +442,20 @@ def _peak_rss_mb() -> dict[str, float]:
             "largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / scale, 1)}
 
 
-def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
-    """Train, evaluate with ``cfg.decoders``, save the model and its report; returns the metadata."""
+def _paused(cfg: TrainConfig, state: dict, stage: str, epochs: int) -> None:
+    log.warning("stopped by --stop-after %s at epoch %d (stage %s: %d of %d epochs), everything saved in %s: "
+                "the same command with --resume goes on from here", cfg.stop_after, state["epochs_total"], stage,
+                state["done"].get(stage, 0), epochs, cfg.out_dir)
+
+
+def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict | None:
+    """Train, evaluate with ``cfg.decoders``, save the model and its report; returns the metadata.
+
+    ``None`` when ``cfg.stop_after`` paused the run before its end (``resume`` continues it).
+    """
     t0 = time.time()
     deadline = t0 + 60 * cfg.time_limit if cfg.time_limit else None
+    pause_at = t0 + 60 * cfg.stop_after if cfg.stop_after is not None else None
     distribute.start(cfg.devices, cfg.cluster_timeout)  # before anything below touches TensorFlow
     keras.utils.set_random_seed(cfg.seed)
     alphabet = Alphabet()
@@ -499,7 +543,12 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
     pseudo_decoder = cfg.pseudo_decoder if lexicon is not None or cfg.pseudo_decoder != "lexicon" else "greedy"
     pseudo_x, pseudo_y = np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8), []
     stages = _stages(cfg)
+    epochs_before = state["epochs_total"]
     for k, (name, epochs) in enumerate(stages):
+        # a stage that ended past the pause (its last epoch, or early stopping): the next one waits
+        if pause_at and time.time() >= pause_at and state["epochs_total"] > epochs_before \
+                and state["done"].get(name, 0) < epochs:
+            return _paused(cfg, state, name, epochs)
         if name.startswith("pseudo") and len(unl_x):
             threshold = state.setdefault("pseudo_thresholds", {}).get(name, cfg.pseudo_threshold)
             if threshold is None:
@@ -526,8 +575,9 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         batches = Batches(x, y, alphabet, cfg.batch_size, seed=cfg.seed + k, augment_mask=aug,
                           steps=cfg.steps_per_epoch, first_epoch=start, shard=distribute.process())
         log.info("stage %s: %d images (%d augmented), epochs %d→%d", name, len(x), int(aug.sum()), start, epochs)
-        callbacks = [DevCheckpoint(out, name, dev, reader, state, checkpoints),
-                     keras.callbacks.EarlyStopping("val_cer", patience=cfg.patience, mode="min")]
+        early = StageEarlyStopping(cfg.patience, [r["val_cer"] for r in state["history"] if r["stage"] == name])
+        pause = Pause(pause_at) if pause_at else None
+        callbacks = [DevCheckpoint(out, name, dev, reader, state, checkpoints), early, *([pause] if pause else [])]
         limit = None
         if deadline:
             left = [n - state["done"].get(s, 0) for s, n in stages[k:]]
@@ -536,6 +586,8 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict:
         model.fit(batches, epochs=epochs, initial_epoch=start, callbacks=callbacks,
                   verbose=1 if sys.stderr.isatty() else 2)
         if state["done"].get(name, 0) < epochs:
+            if pause and pause.fired and not early.stopped_epoch and not (limit and time.time() >= limit.stop_at):
+                return _paused(cfg, state, name, epochs)  # the epoch's checkpoint holds the whole state
             if limit and time.time() >= limit.stop_at:
                 log.warning("stage %s stopped by the time limit after %d of %d epochs", name,
                             state["done"].get(name, 0), epochs)

@@ -89,6 +89,31 @@ def test_time_limit_ends_fit_after_the_batch_that_passes_it():
     assert seen == [0]
 
 
+@pytest.mark.parametrize("before", [0, 1, 3, 4])
+def test_early_stopping_resumed_mid_stage_stops_where_keras_uninterrupted_stops(before):
+    import keras
+    import numpy as np
+
+    from hwr.training import StageEarlyStopping
+
+    cers = [0.5, 0.4, 0.45, 0.4, 0.46, 0.47, 0.3, 0.31]
+
+    def epochs_run(early: keras.callbacks.Callback, first: int) -> int:
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        feed = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: logs.update(val_cer=cers[e]))
+        seen = []
+        count = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e))
+        model.fit(np.zeros((4, 2)), np.zeros(4), epochs=len(cers), initial_epoch=first, verbose=0,
+                  callbacks=[feed, early, count])
+        return first + len(seen)
+
+    whole = epochs_run(keras.callbacks.EarlyStopping("val_cer", patience=3, mode="min"), 0)
+    assert whole == 5  # best 0.4 at the second epoch, then three epochs without a lower CER (0.4 again is none)
+    # killed after `before` epochs and resumed, it stops at the same epoch (a fresh EarlyStopping: at 8)
+    assert epochs_run(StageEarlyStopping(3, cers[:before]), before) == whole
+
+
 def test_a_run_out_of_time_still_evaluates_saves_and_says_what_it_cut(tmp_path, capsys):
     from hwr import evaluate
 
@@ -110,6 +135,33 @@ def test_a_run_out_of_time_still_evaluates_saves_and_says_what_it_cut(tmp_path, 
     assert "| beam |" in (tmp_path / "crnn_report.md").read_text()
     assert evaluate.main([*common, "--decoder", "beam", "--rows", "1-1000"]) == 1
     assert "figures are on validation:1001-1500" in capsys.readouterr().err
+
+
+def test_stop_after_trains_in_chunks_that_resume_to_the_whole_schedule(tmp_path, capsys):
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
+            "--lexicon", str(config.BUNDLED_LEXICON), *TINY, "--decoders", "greedy", "--stop-after", "0"]
+    assert train.main(argv) == 0  # the first epoch, then a stop
+    assert "stopped by --stop-after" in capsys.readouterr().out
+    assert not (tmp_path / "crnn.keras").exists()
+    assert list(pd.read_csv(tmp_path / "history.csv")["stage"]) == ["mixed"]
+    calls = 1
+    while not (tmp_path / "crnn.keras").exists() and calls < 6:
+        assert train.main([*argv, "--resume"]) == 0  # one epoch a call
+        calls += 1
+    assert calls == 4  # the schedule's 4 epochs, none cut short
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert list(history["stage"]) == ["mixed", "mixed", "pseudo1", "finetune"]
+    meta = json.loads((tmp_path / "crnn.json").read_text())
+    assert meta["training"]["epochs"] == 4 and meta["training"]["stages_cut_by_time_limit"] == []
+    assert meta["metrics"]["greedy"]["images"] == 8
+
+
+def test_stop_after_on_a_cluster_is_a_usage_error(monkeypatch, capsys):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    with pytest.raises(SystemExit):
+        train.parse_args(["--stop-after", "60"])
+    assert "--stop-after is for a run in one process" in capsys.readouterr().err
 
 
 def test_unknown_decoder_is_a_usage_error(capsys):
