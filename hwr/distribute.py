@@ -94,7 +94,12 @@ def process() -> tuple[int, int]:
 def several_processes() -> bool:
     """Whether this process is one of several training in step (a TF_CONFIG cluster, or JAX processes)."""
     conf = read_tf_config()
-    return process()[1] > 1 or bool(conf and sum(len(a) for a in conf["cluster"].values()) > 1)
+    return process()[1] > 1 or bool(conf and _workers(conf) > 1)
+
+
+def _workers(conf: dict) -> int:
+    """How many tasks (chief, workers) a TF_CONFIG cluster has."""
+    return sum(len(a) for a in conf["cluster"].values())
 
 
 def is_chief(conf: dict | None = None) -> bool:
@@ -366,5 +371,5 @@ def describe_devices() -> str:
     n = replicas()
     conf = read_tf_config() if keras.backend.backend() == "tensorflow" else None
     if conf:
-        where += f"; {sum(len(a) for a in conf['cluster'].values())} workers (MultiWorkerMirroredStrategy)"
+        where += f"; {_workers(conf)} workers (MultiWorkerMirroredStrategy)"
     return where + (f"; {n} replicas" if n > 1 else "")

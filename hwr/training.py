@@ -543,12 +543,10 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict | Non
     pseudo_decoder = cfg.pseudo_decoder if lexicon is not None or cfg.pseudo_decoder != "lexicon" else "greedy"
     pseudo_x, pseudo_y = np.zeros((0, cfg.spec.height, cfg.spec.width), np.uint8), []
     stages = _stages(cfg)
-    epochs_before = state["epochs_total"]
+    pause = Pause(pause_at) if pause_at else None  # one for the run: it fires once an epoch ends past pause_at
     for k, (name, epochs) in enumerate(stages):
-        # a stage that ended past the pause (its last epoch, or early stopping): the next one waits
-        if pause_at and time.time() >= pause_at and state["epochs_total"] > epochs_before \
-                and state["done"].get(name, 0) < epochs:
-            return _paused(cfg, state, name, epochs)
+        if pause and pause.fired and state["done"].get(name, 0) < epochs:
+            return _paused(cfg, state, name, epochs)  # the stage before ended past it (last epoch, early stop)
         if name.startswith("pseudo") and len(unl_x):
             threshold = state.setdefault("pseudo_thresholds", {}).get(name, cfg.pseudo_threshold)
             if threshold is None:
@@ -576,7 +574,6 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict | Non
                           steps=cfg.steps_per_epoch, first_epoch=start, shard=distribute.process())
         log.info("stage %s: %d images (%d augmented), epochs %d→%d", name, len(x), int(aug.sum()), start, epochs)
         early = StageEarlyStopping(cfg.patience, [r["val_cer"] for r in state["history"] if r["stage"] == name])
-        pause = Pause(pause_at) if pause_at else None
         callbacks = [DevCheckpoint(out, name, dev, reader, state, checkpoints), early, *([pause] if pause else [])]
         limit = None
         if deadline:
@@ -586,9 +583,10 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict | Non
         model.fit(batches, epochs=epochs, initial_epoch=start, callbacks=callbacks,
                   verbose=1 if sys.stderr.isatty() else 2)
         if state["done"].get(name, 0) < epochs:
-            if pause and pause.fired and not early.stopped_epoch and not (limit and time.time() >= limit.stop_at):
+            cut = limit is not None and time.time() >= limit.stop_at
+            if pause and pause.fired and not early.stopped_epoch and not cut:
                 return _paused(cfg, state, name, epochs)  # the epoch's checkpoint holds the whole state
-            if limit and time.time() >= limit.stop_at:
+            if cut:
                 log.warning("stage %s stopped by the time limit after %d of %d epochs", name,
                             state["done"].get(name, 0), epochs)
                 state["cut_short"] = state.get("cut_short", []) + [name]
