@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     from hwr.data import DataError
     from hwr.lexicon import LexiconError
     try:
-        from hwr.training import ResumeError, TrainConfig, run
+        from hwr.checkpoints import ResumeError
+        from hwr.training import TrainConfig, run
 
         cfg = TrainConfig(
             data_dir=args.data_dir, out_dir=args.out_dir, train_selection=args.train_rows,

@@ -64,56 +64,6 @@ def test_train_reports_a_missing_data_folder(tmp_path, capsys):
     assert "nowhere" in err and "Traceback" not in err
 
 
-def test_stages_share_the_time_left_by_their_epochs():
-    from hwr.training import stage_deadline
-
-    assert stage_deadline(0.0, 420.0, [30, 6, 6]) == pytest.approx(300.0)
-    assert stage_deadline(100.0, 420.0, [6, 6]) == pytest.approx(260.0)
-    assert stage_deadline(500.0, 420.0, [6]) == 500.0  # already late: stop at once
-
-
-def test_time_limit_ends_fit_after_the_batch_that_passes_it():
-    import time
-
-    import keras
-    import numpy as np
-
-    from hwr.training import TimeLimit
-
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-    seen = []
-    count = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
-    model.fit(np.zeros((40, 2)), np.zeros(40), batch_size=2, epochs=3, verbose=0,
-              callbacks=[count, TimeLimit(time.time())])
-    assert seen == [0]
-
-
-@pytest.mark.parametrize("before", [0, 1, 3, 4])
-def test_early_stopping_resumed_mid_stage_stops_where_keras_uninterrupted_stops(before):
-    import keras
-    import numpy as np
-
-    from hwr.training import StageEarlyStopping
-
-    cers = [0.5, 0.4, 0.45, 0.4, 0.46, 0.47, 0.3, 0.31]
-
-    def epochs_run(early: keras.callbacks.Callback, first: int) -> int:
-        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        model.compile("sgd", "mse")
-        feed = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: logs.update(val_cer=cers[e]))
-        seen = []
-        count = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e))
-        model.fit(np.zeros((4, 2)), np.zeros(4), epochs=len(cers), initial_epoch=first, verbose=0,
-                  callbacks=[feed, early, count])
-        return first + len(seen)
-
-    whole = epochs_run(keras.callbacks.EarlyStopping("val_cer", patience=3, mode="min"), 0)
-    assert whole == 5  # best 0.4 at the second epoch, then three epochs without a lower CER (0.4 again is none)
-    # killed after `before` epochs and resumed, it stops at the same epoch (a fresh EarlyStopping: at 8)
-    assert epochs_run(StageEarlyStopping(3, cers[:before]), before) == whole
-
-
 def test_a_run_out_of_time_still_evaluates_saves_and_says_what_it_cut(tmp_path, capsys):
     from hwr import evaluate
 
@@ -277,17 +227,6 @@ def test_a_missing_threshold_part_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().split("\r")[-1].strip()
     assert "--pseudo-threshold-on heldout_fonts" in err and "real (10 images)" in err
     assert len(err.splitlines()) == 1
-
-
-def test_the_pseudo_label_threshold_is_the_lowest_that_keeps_the_precision_asked():
-    from hwr.training import choose_threshold
-
-    truths = ["ANNA", "LEA", "MARC", "JEAN", "PAUL"]
-    readings = ["ANNA", "LEA", "MARK", "JEAN", "POL"]
-    confidences = [0.99, 0.95, 0.9, 0.8, 0.5]
-    assert choose_threshold(truths, readings, confidences, 0.75) == 0.8  # 3 of the 4 above 0.8 are right
-    assert choose_threshold(truths, readings, confidences, 1.0) == 0.95
-    assert choose_threshold(truths, ["X"] * 5, confidences, 0.5) == 1.0  # none right: keep (almost) none
 
 
 def test_training_rows_that_overlap_the_reported_set_are_refused_in_one_line(tmp_path, capsys):
