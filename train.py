@@ -89,6 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--batch-size", type=int, default=c.batch_size)
     g.add_argument("--learning-rate", type=float, default=c.learning_rate)
     g.add_argument("--patience", type=int, default=c.patience, help="early stopping: epochs without a lower development CER")
+    g.add_argument("--lr-patience", type=int, default=c.lr_patience, metavar="EPOCHS",
+                   help="halve the learning rate after this many epochs of a stage without a lower development "
+                        "CER (0: never; below --patience, so the rate drops before the stage stops)")
     g.add_argument("--time-limit", type=float, metavar="MINUTES",
                    help="fit the schedule into this many minutes (stages share the time by their epochs; "
                         "then evaluation and saving follow)")
@@ -187,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             max_unlabelled=args.max_unlabelled,
             finetune_epochs=args.finetune_epochs, steps_per_epoch=args.steps_per_epoch,
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
+            lr_patience=args.lr_patience,
             time_limit=args.time_limit, stop_after=args.stop_after,
             seed=args.seed, decoders=args.decoders, devices=args.devices,
             cluster_timeout=args.cluster_timeout, processes=args.processes, spec=model_spec(args),

@@ -1,4 +1,4 @@
-"""Stage: training — the Keras callbacks that run one stage: score and checkpoint, stop early, stop in time.
+"""Stage: training — the Keras callbacks that run one stage: score and checkpoint, slow down, stop early, stop in time.
 
 A ``time_limit`` fits the whole schedule into a wall-clock budget (a lent GPU for ten minutes, a
 laptop for an hour): each stage gets the share of the time left that its epochs have of the epochs
@@ -37,13 +37,33 @@ class DevCheckpoint(keras.callbacks.Callback):
         figures = self.dev.score(self.reader)
         logs.update(figures)  # val_cer: what EarlyStopping watches
         row = {"stage": self.stage_name, "epoch": self.state["epochs_total"] + 1, "loss": logs.get("loss"),
-               **figures, "seconds": time.time() - self.state["started"] + self.state["seconds_before"]}
+               "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)), **figures, "seconds": time.time() - self.state["started"] + self.state["seconds_before"]}
         self.state["history"].append(row)
         self.state["done"][self.stage_name] = epoch + 1
         self.state.update(epochs_total=self.state["epochs_total"] + 1, seconds=row["seconds"])
         if figures["val_cer"] < self.state.get("best_cer", float("inf")):
             keep_best(self.out, self.model, self.state, figures["val_cer"], row["epoch"])
         self.checkpoints.save(self.model, self.state)
+
+
+class StageReduceLR(keras.callbacks.ReduceLROnPlateau):
+    """Halves the learning rate after ``patience`` epochs without a lower development CER, across resumes.
+
+    A resumed stage starts at the stage's base rate with a fresh counter; replaying the stage's
+    development CERs through Keras' own logic first brings the rate, the counter and the best CER to
+    where an uninterrupted ``fit`` would have them.
+    """
+
+    def __init__(self, patience: int, stage_cers: list[float], factor: float = 0.5, min_lr: float = 1e-6):
+        super().__init__("val_cer", factor=factor, patience=patience, mode="min", min_lr=min_lr, verbose=1)
+        self.stage_cers = stage_cers
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        verbose, self.verbose = self.verbose, 0
+        for epoch, cer in enumerate(self.stage_cers):
+            self.on_epoch_end(epoch, {"val_cer": cer})
+        self.verbose = verbose
 
 
 class StageEarlyStopping(keras.callbacks.EarlyStopping):

@@ -34,7 +34,7 @@ import pandas as pd
 from hwr import atomic, config, distribute
 from hwr.alphabet import Alphabet
 from hwr.cache import load_array, prepare, prepare_files, save_array
-from hwr.callbacks import DevCheckpoint, Pause, StageEarlyStopping, TimeLimit, stage_deadline
+from hwr.callbacks import DevCheckpoint, Pause, StageEarlyStopping, StageReduceLR, TimeLimit, stage_deadline
 from hwr.checkpoints import Checkpoints, keep_best
 from hwr.data import DataError, Sample, default_selections, development_selection, load_split, unlabelled_images
 from hwr.decode import DECODERS
@@ -85,6 +85,7 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     patience: int = 8
+    lr_patience: int = 0  # halve the learning rate after this many epochs without a better development CER (0: never)
     time_limit: float | None = None  # minutes from the start to the final evaluation
     stop_after: float | None = None  # minutes from the start to a pause at an epoch end (resume goes on)
     seed: int = 42
@@ -362,8 +363,11 @@ def _train_stages(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunD
         batches = Batches(x, y, reader.alphabet, cfg.batch_size, seed=cfg.seed + k, augment_mask=aug,
                           steps=cfg.steps_per_epoch, first_epoch=start, shard=distribute.process())
         log.info("stage %s: %d images (%d augmented), epochs %d→%d", name, len(x), int(aug.sum()), start, epochs)
-        early = StageEarlyStopping(cfg.patience, [r["val_cer"] for r in state["history"] if r["stage"] == name])
+        stage_cers = [r["val_cer"] for r in state["history"] if r["stage"] == name]
+        early = StageEarlyStopping(cfg.patience, stage_cers)
         callbacks = [DevCheckpoint(out, name, dev, reader, state, checkpoints), early, *([pause] if pause else [])]
+        if cfg.lr_patience > 0:
+            callbacks.insert(1, StageReduceLR(cfg.lr_patience, stage_cers))  # after the epoch's score
         limit = None
         if deadline:
             left = [n - state["done"].get(s, 0) for s, n in stages[k:]]

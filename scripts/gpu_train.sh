@@ -36,7 +36,7 @@ echo "training with --time-limit $left s" | tee -a "$log"
 timeout -k 10 $(( left + 45 )) python3 train.py --data-dir .gpu/data --lexicon .gpu/names_lexicon.tsv \
   --train-rows validation:1-1000 --dev-rows test \
   --fonts .gpu/fonts --out-dir "$run" --synthetic 120000 --canvas-fraction 0.25 --batch-size 256 --steps-per-epoch 300 \
-  --epochs 60 --pseudo-epochs 10 --finetune-epochs 10 --patience 8 --processes "$(nproc)" \
+  --epochs 60 --pseudo-epochs 10 --finetune-epochs 10 --patience 8 --lr-patience 3 --processes "$(nproc)" \
   --decoders greedy --time-limit "$(python3 -c "print(round($left / 60, 2))")" "${DESIGN[@]}" "$@" 2>&1 \
   | tee -a "$log"
 

@@ -38,6 +38,7 @@ def test_train_writes_model_metadata_history_and_report(tiny_run):
     history = pd.read_csv(out / "history.csv")
     assert list(history["stage"]) == ["mixed", "mixed", "pseudo1", "finetune"]
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert history["learning_rate"].tolist() == pytest.approx([1e-3, 1e-3, 1e-3, 3e-4])  # fine-tune: 0.3×
     predictions = pd.read_csv(out / "crnn_predictions.csv")
     assert len(predictions) == 8 and set(predictions.columns) >= {"filename", "truth", "prediction", "cer"}
     assert (out / "crnn_curves.png").stat().st_size > 1000
