@@ -43,6 +43,7 @@ def _selection(metadata: dict) -> str:
 - development set: {dev['selection']} ({dev['kept']} images of the data folder){fonts}; never trained on
 - checkpoint: {sel['checkpoint']}
 - early stopping: {sel['early_stopping']}
+- learning rate: {sel.get('learning_rate', 'not cut by the development CER')}
 - pseudo-label threshold: {thresholds}
 - default decoder: {sel['decoder_default']}
 - reported figures: {sel['reported']}

@@ -203,6 +203,17 @@ def _best_epoch(state: dict) -> str:
     return f"epoch {state.get('best_epoch')} of {state['epochs_total']}"
 
 
+def _rate_cuts(cfg: TrainConfig, history: list[dict]) -> str:
+    """The learning-rate cuts the development CER made (``--lr-patience``), in words."""
+    if cfg.lr_patience <= 0:
+        return "not cut by the development CER (--lr-patience 0)"
+    cuts = [f"{row['learning_rate']:.2g} from {row['stage']} epoch {row['epoch']}"
+            for before, row in zip(history, history[1:])
+            if before["stage"] == row["stage"] and row.get("learning_rate", 0) < before.get("learning_rate", 0)]
+    return (f"halved after {cfg.lr_patience} epochs without a lower development CER: "
+            f"{', '.join(cuts) if cuts else 'never cut'}")
+
+
 def _selections(cfg: TrainConfig) -> tuple[str, str, str]:
     """(train, development, evaluation) selections: the options, else ``hwr.data``'s defaults."""
     train_sel, eval_sel = default_selections(cfg.data_dir)
@@ -424,6 +435,7 @@ def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, o
                       f"{', '.join(data.dev.parts)}: {state.get('best_cer', float('nan')):.4f})",
         "early_stopping": f"patience {cfg.patience} epochs on the development CER; stages stopped early: "
                           f"{', '.join(state.get('stopped_early', [])) or 'none'}",
+        "learning_rate": _rate_cuts(cfg, state["history"]),
         "pseudo_threshold": {name: {"value": t, "chosen_on": _threshold_set(cfg, dev_sel) if cfg.pseudo_threshold is None
                                     else "--pseudo-threshold"}
                              for name, t in state.get("pseudo_thresholds", {}).items()},

@@ -236,3 +236,26 @@ def test_training_rows_that_overlap_the_reported_set_are_refused_in_one_line(tmp
     assert train.main(argv) == 2
     err = capsys.readouterr().err.strip().split("\r")[-1].strip()
     assert err.startswith("train.py: the training and evaluation selections share") and len(err.splitlines()) == 1
+
+
+def test_lr_patience_halves_the_rate_and_the_report_names_each_cut(tmp_path):
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path), "--synthetic", "0",
+            "--lexicon", str(config.BUNDLED_LEXICON), *TINY, "--epochs", "5", "--pseudo-rounds", "0",
+            "--finetune-epochs", "0", "--lr-patience", "1", "--learning-rate", "0.1", "--decoders", "greedy"]
+    assert train.main(argv) == 0
+    history = pd.read_csv(tmp_path / "history.csv")
+    rates, cers = history["learning_rate"].tolist(), history["val_cer"].tolist()
+    # the rate an epoch trained at: halved after each epoch whose CER is not below the best before it
+    # by Keras' min_delta (1e-4)
+    expected, best = [0.1], None
+    for cer in cers[:-1]:
+        improved = best is None or cer < best - 1e-4
+        best = cer if improved else best
+        expected.append(expected[-1] * (1.0 if improved else 0.5))
+    assert rates == pytest.approx(expected)
+    cuts = [f"from mixed epoch {e}" for e, (a, b) in enumerate(zip(rates, rates[1:]), start=2) if b < a]
+    assert cuts  # at this rate the tiny model stops improving within five epochs
+    report = (tmp_path / "crnn_report.md").read_text()
+    line = next(x for x in report.splitlines() if x.startswith("- learning rate:"))
+    assert "halved after 1 epochs without a lower development CER" in line
+    assert all(c in line for c in cuts) and line.count("from mixed epoch") == len(cuts)
