@@ -113,8 +113,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--init-model", type=Path, help="fine-tune: start from this trained .keras model "
                    "(its input size and architecture replace the options above)")
     g.add_argument("--warm-start", type=Path, help="start the architecture above from this trained "
-                   ".keras model's weights, layer by layer where names and shapes match (e.g. the "
-                   "model with --strided-blocks changed); the rest starts from random weights")
+                   ".keras model's weights, layer by layer where names match and shapes match or grow "
+                   "(--strided-blocks changed; wider layers, whose new units start sending nothing, so "
+                   "a model widened throughout reads exactly as the trained one); the rest starts "
+                   "from random weights. The run returns the starting model unless an epoch beats it")
     g = p.add_argument_group("run")
     g.add_argument("--out-dir", type=Path, default=c.out_dir,
                    help="run folder: checkpoints, caches, history, report, model")

@@ -10,6 +10,7 @@ probabilities for plots and confidence with a plain ``exp``.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from hwr.alphabet import Alphabet
@@ -45,23 +46,82 @@ def build_model(spec: ModelSpec = ModelSpec(), alphabet: Alphabet = Alphabet()) 
 
 
 def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
-    """Copy ``source``'s weights into each layer of ``target`` with the same name and weight shapes.
+    """Copy ``source``'s weights into each layer of ``target`` with the same name, as far as they fit.
 
-    A warm start for a changed architecture: a variant that only strides where the trained model
-    pooled has the same weights and starts near its accuracy instead of from scratch. Returns the
-    names of the layers copied.
+    A warm start for a changed architecture. A layer whose weights have the same shapes is copied
+    as it is: a variant that only strides where the trained model pooled starts near its accuracy
+    instead of from scratch. A *wider* layer (more filters, projection or recurrent units) gets the
+    trained weights in its first units, and its new units read their inputs with their own initial
+    weights but send nothing on: the weights from every new unit to a trained one are zero. So a
+    model widened throughout computes exactly what ``source`` computed (a test holds the outputs
+    equal), and training can only add to it: the new units' outgoing weights get gradients from the
+    first step. Returns the names of the layers copied or widened.
     """
     copied = []
+    features = np.arange(source.input.shape[-1])  # where source's input features sit in target's
     for layer in target.layers:
         try:
-            old = source.get_layer(layer.name).get_weights()
+            src = source.get_layer(layer.name)
         except ValueError:  # no such layer in source
+            src = None
+        if not layer.weights:
+            features = _pass_features(layer, src, features)
             continue
-        new = layer.get_weights()
-        if new and len(old) == len(new) and all(a.shape == b.shape for a, b in zip(old, new)):
-            layer.set_weights(old)
+        old, new = (src.get_weights() if src is not None else []), layer.get_weights()
+        widened, features = _widen(layer, src, old, new, features)
+        if widened is None and len(old) == len(new) and old and all(a.shape == b.shape for a, b in zip(old, new)):
+            widened, features = old, np.arange(layer.output.shape[-1])  # same shapes, after a layer not mapped
+        if widened is not None:
+            layer.set_weights(widened)
             copied.append(layer.name)
     return copied
+
+
+def _pass_features(layer, src, features: np.ndarray | None) -> np.ndarray | None:
+    """Where the source's features sit after a layer without weights (only the flattening moves them)."""
+    if features is None or not isinstance(layer, layers.Reshape):
+        return features  # activations, pooling, dropout and the width-first permute keep channels last
+    rows, channels = layer.input.shape[2], layer.input.shape[3]
+    if src is None or src.input.shape[2] != rows:
+        return None
+    return np.concatenate([r * channels + features for r in range(rows)])  # (rows, channels) → one vector
+
+
+def _widen(layer, src, old: list[np.ndarray], new: list[np.ndarray],
+           features: np.ndarray | None) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
+    """``layer``'s weights holding ``src``'s in its first units (None: they do not fit), and its output features."""
+    if src is None or type(src) is not type(layer) or features is None or len(old) != len(new):
+        return None, None
+    if any(a.ndim != b.ndim or any(i > j for i, j in zip(a.shape, b.shape)) for a, b in zip(old, new)):
+        return None, None
+    out = [w.copy() for w in new]
+    if isinstance(layer, layers.BatchNormalization):  # gamma, beta, moving mean and variance per channel
+        for w, o in zip(out, old):
+            w[features] = o
+        return out, features
+    if isinstance(layer, (layers.Conv2D, layers.Dense)):  # kernel (..., in, out), then the bias
+        units = old[0].shape[-1]
+        out[0][..., :units] = 0.0  # new inputs → trained units: nothing
+        out[0][..., features, :units] = old[0]
+        if len(out) > 1:
+            out[1][:units] = old[1]
+        return out, np.arange(units)
+    if isinstance(layer, layers.Bidirectional):  # per direction: kernel, recurrent kernel, bias (gates side by side)
+        if type(src.forward_layer) is not type(layer.forward_layer):
+            return None, None
+        small, big = src.forward_layer.units, layer.forward_layer.units
+        gates = old[0].shape[-1] // small
+        cols = np.concatenate([g * big + np.arange(small) for g in range(gates)])
+        per_direction = len(old) // 2
+        for k in range(len(old)):
+            rows = features if k % per_direction == 0 else np.arange(small)
+            if k % per_direction == 2:  # the bias: (gates·units,) or (2, gates·units)
+                out[k][..., cols] = old[k]
+                continue
+            out[k][:, cols] = 0.0  # new inputs or new units → trained units' gates: nothing
+            out[k][np.ix_(rows, cols)] = old[k]
+        return out, np.concatenate([np.arange(small), big + np.arange(small)])  # forward, then backward
+    return None, None
 
 
 @keras.saving.register_keras_serializable(package="hwr")

@@ -447,7 +447,7 @@ def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, o
         "alphabet": alphabet.chars,
         "spec": cfg.spec.to_dict(),
         "decoder_default": best_decoder,
-        **tuned,  # a fine-tune keeps its starting model's decoder settings (re-tune: scripts/tune_decoder.py)
+        **tuned,  # a fine-tune or warm start keeps its starting model's decoder settings (re-tune: scripts/tune_decoder.py)
         "metrics": metrics,
         "per_character": per_character_errors([s.text for s in eval_samples], pred_df.prediction.tolist()),
         "evaluation": {"selection": eval_sel, "data_dir": str(cfg.data_dir), **data.info["evaluation"]},
@@ -505,12 +505,14 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict | Non
     data = _load_data(cfg, selections, out / "cache", t0)
     model, state = _start(cfg, checkpoints, resume, init, warm, fingerprint)
 
-    tuned_options = init.metadata.get("decoder_options") if init is not None else None
+    start = init or warm  # its tuned decoder settings read its readings (and the pseudo-labels) as the app does
+    tuned_options = start.metadata.get("decoder_options") if start is not None else None
     tuned = {"decoder_options": tuned_options} if tuned_options else {}
     reader = Recognizer(model, Alphabet(), cfg.spec, tuned, None, data.lexicon)  # the model in training, read as the app reads
-    if init is not None and "best_cer" not in state:
-        # a fine-tune competes with its starting point: it returns the starting model unless an
-        # epoch reads the development set better (a new preprocessing alone can be the whole gain)
+    if (init is not None or warm is not None) and "best_cer" not in state:
+        # a fine-tune or a warm start competes with its starting point: it returns the starting model
+        # unless an epoch reads the development set better (a new preprocessing alone can be the whole
+        # gain; a model widened from a trained one starts as good as that one)
         keep_best(out, model, state, data.dev.score(reader)["val_cer"], 0)
         log.info("starting model: development CER %.4f; an epoch must beat it", state["best_cer"])
     if _train_stages(cfg, model, state, data, reader, out, checkpoints, t0, selections[1]):

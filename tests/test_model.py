@@ -69,6 +69,37 @@ def test_warm_start_copies_every_layer_whose_shapes_match():
                                                    "log_probs"}
 
 
+def test_a_widened_model_reads_exactly_as_the_trained_one_and_its_new_units_learn(bundled_data):
+    trained = load_recognizer(config.DEFAULT_MODEL, runtime="keras").model  # the committed model, 96 wide
+    wide = build_model(WIDE)  # 128 filters in the last block, 128 projection and recurrent units
+    assert transfer_weights(trained, wide) == [layer.name for layer in wide.layers if layer.weights]
+    samples, _ = load_split(bundled_data, "validation:1001-1016")
+    x = np.stack([preprocess(s.image, WIDE.height, WIDE.width) for s in samples])[..., None]
+    np.testing.assert_allclose(wide.predict(x, verbose=0), trained.predict(x, verbose=0), atol=1e-3)
+
+    # the new units send nothing at first, and the first training step gives them something to send
+    new_rows = wide.get_layer("log_probs").get_weights()[0][np.r_[96:128, 224:256]]
+    assert not new_rows.any()
+    y = Alphabet().encode_batch([s.text for s in samples], config.MAX_LABEL_LEN)
+    compile_for_training(wide, 1e-3).train_on_batch(x, y)
+    assert wide.get_layer("log_probs").get_weights()[0][np.r_[96:128, 224:256]].any()
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_widening_keeps_the_function_of_either_recurrent_layer(rnn):
+    small = ModelSpec(conv_filters=(8, 8, 12, 12), dense_units=16, rnn=rnn, rnn_units=(12, 12))
+    big = replace(small, conv_filters=(8, 12, 16, 20), dense_units=24, rnn_units=(16, 20))
+    source, target = build_model(small), build_model(big)
+    rng = np.random.default_rng(0)
+    for layer in source.layers:  # trained-looking weights: none left at its initial zeros or ones
+        noise = [rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()]
+        layer.set_weights([np.abs(n) + 0.5 if (w >= 0).all() else n  # variances, scales: positive
+                           for n, w in zip(noise, layer.get_weights())])
+    assert transfer_weights(source, target) == [layer.name for layer in target.layers if layer.weights]
+    x = np.random.default_rng(1).random((2, small.height, small.width, 1), np.float32)
+    np.testing.assert_allclose(target.predict(x, verbose=0), source.predict(x, verbose=0), atol=1e-4)
+
+
 def test_a_few_training_steps_lower_the_loss(bundled_data, tiny_spec):
     keras.utils.set_random_seed(0)
     samples, _ = load_split(bundled_data, "validation:1-20")
