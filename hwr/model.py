@@ -54,8 +54,8 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
     trained weights in its first units, and its new units read their inputs with their own initial
     weights but send nothing on: the weights from every new unit to a trained one are zero. So a
     model widened throughout computes exactly what ``source`` computed (a test holds the outputs
-    equal), and training can only add to it: the new units' outgoing weights get gradients from the
-    first step. Returns the names of the layers copied or widened.
+    equal) and training starts from its readings; the new units' outgoing weights get gradients
+    from the first step. Returns the names of the layers copied or widened.
     """
     copied = []
     features = np.arange(source.input.shape[-1])  # where source's input features sit in target's
