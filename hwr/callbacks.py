@@ -36,8 +36,10 @@ class DevCheckpoint(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         figures = self.dev.score(self.reader)
         logs.update(figures)  # val_cer: what EarlyStopping watches
+        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))  # the one this epoch ran at
         row = {"stage": self.stage_name, "epoch": self.state["epochs_total"] + 1, "loss": logs.get("loss"),
-               "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)), **figures, "seconds": time.time() - self.state["started"] + self.state["seconds_before"]}
+               "learning_rate": rate, **figures,
+               "seconds": time.time() - self.state["started"] + self.state["seconds_before"]}
         self.state["history"].append(row)
         self.state["done"][self.stage_name] = epoch + 1
         self.state.update(epochs_total=self.state["epochs_total"] + 1, seconds=row["seconds"])

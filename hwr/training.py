@@ -442,14 +442,13 @@ def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, o
         "decoder_default": decoder_choice,
         "reported": f"{eval_sel}: scored once, after training; never used to select",
     }
-    eval_samples = data.eval_samples
     metadata = {
         "alphabet": alphabet.chars,
         "spec": cfg.spec.to_dict(),
         "decoder_default": best_decoder,
         **tuned,  # a fine-tune or warm start keeps its starting model's decoder settings (re-tune: scripts/tune_decoder.py)
         "metrics": metrics,
-        "per_character": per_character_errors([s.text for s in eval_samples], pred_df.prediction.tolist()),
+        "per_character": per_character_errors([s.text for s in data.eval_samples], pred_df.prediction.tolist()),
         "evaluation": {"selection": eval_sel, "data_dir": str(cfg.data_dir), **data.info["evaluation"]},
         "selection": selection,
         "training": {
@@ -509,7 +508,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict | Non
     tuned_options = start.metadata.get("decoder_options") if start is not None else None
     tuned = {"decoder_options": tuned_options} if tuned_options else {}
     reader = Recognizer(model, Alphabet(), cfg.spec, tuned, None, data.lexicon)  # the model in training, read as the app reads
-    if (init is not None or warm is not None) and "best_cer" not in state:
+    if start is not None and "best_cer" not in state:
         # a fine-tune or a warm start competes with its starting point: it returns the starting model
         # unless an epoch reads the development set better (a new preprocessing alone can be the whole
         # gain; a model widened from a trained one starts as good as that one)
