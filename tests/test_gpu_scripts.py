@@ -1,26 +1,65 @@
-"""The GPU path's script trains the design the project names (hwr.spec.WIDE), parsed as train.py parses it."""
+"""The larger design's scripts (GPU run, CPU chunks) train the design the project names (hwr.spec.WIDE),
+parsed as train.py parses it."""
 
 from __future__ import annotations
 
 import re
 import shlex
 
+import pytest
+
 import train
 from hwr import config
 from hwr.spec import WIDE, ModelSpec
 
+SCRIPTS = ["gpu_train.sh", "cpu_chunk.sh"]
 
-def _design_flags() -> list[str]:
-    script = (config.ROOT / "scripts" / "gpu_train.sh").read_text()
-    found = re.search(r"^DESIGN=\((.*)\)$", script, re.MULTILINE)
-    assert found, "scripts/gpu_train.sh names its design in one DESIGN=(...) line"
+
+def _design_flags(script: str) -> list[str]:
+    text = (config.ROOT / "scripts" / script).read_text()
+    found = re.search(r"^DESIGN=\((.*)\)$", text, re.MULTILINE)
+    assert found, f"scripts/{script} names its design in one DESIGN=(...) line"
     return shlex.split(found.group(1))
 
 
-def test_the_gpu_script_trains_the_wide_design():
-    assert train.model_spec(train.parse_args(_design_flags())) == WIDE != ModelSpec()
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_script_trains_the_wide_design(script):
+    assert train.model_spec(train.parse_args(_design_flags(script))) == WIDE != ModelSpec()
 
 
-def test_arguments_after_the_design_win():
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_arguments_after_the_design_win(script):
     default = ["--conv-filters", "16,32,64,96", "--dense-units", "96", "--rnn-units", "96,96"]
-    assert train.model_spec(train.parse_args([*_design_flags(), *default])) == ModelSpec()
+    assert train.model_spec(train.parse_args([*_design_flags(script), *default])) == ModelSpec()
+
+
+@pytest.mark.slow
+def test_cpu_chunks_resume_from_the_committed_checkpoint_in_a_new_checkout(tmp_path):
+    """A chunk keeps its checkpoint outside the run folder; the next, with the run folder gone (a new
+    session's checkout), puts it back and trains the following epoch."""
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+    from test_crash import TINY
+
+    env = {**os.environ, "RUN": str(tmp_path / "run"), "KEEP": str(tmp_path / "keep"),
+           "DEV_MIX": str(config.BUNDLED_DATA), "PYTHON": sys.executable}
+
+    def chunk() -> str:
+        done = subprocess.run(["bash", str(config.ROOT / "scripts" / "cpu_chunk.sh"), "0", *TINY],
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout
+
+    assert "kept ckpt-0001.keras" in chunk()
+    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == [
+        "best.keras", "ckpt-0001.json", "ckpt-0001.keras", "history.csv", "state.json"]
+    subprocess.run(["rm", "-rf", str(tmp_path / "run")], check=True)
+    out = chunk()
+    assert "put back 1 checkpoint(s)" in out and "kept ckpt-0002.keras" in out
+    history = pd.read_csv(tmp_path / "keep" / "history.csv")
+    assert list(history["epoch"]) == [1, 2] and list(history["stage"]) == ["mixed", "mixed"]
+    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == [
+        "best.keras", "ckpt-0002.json", "ckpt-0002.keras", "history.csv", "state.json"]
