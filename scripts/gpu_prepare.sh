@@ -29,9 +29,10 @@ python3 - .gpu/links/train_v2/train .gpu/data/train_v2/train "$unlabelled" <<'PY
 import shutil, subprocess, sys
 from pathlib import Path
 src, dst, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+budget = 63 * 2**20  # the 64 MiB that travel, 1 MiB spare
 travels = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                          capture_output=True, check=True).stdout.decode().split("\0")
-room = 63 * 2**20 - sum(Path(f).stat().st_size for f in travels if f and Path(f).is_file()) \
+room = budget - sum(Path(f).stat().st_size for f in travels if f and Path(f).is_file()) \
     - sum(f.stat().st_size for f in Path(".gpu").rglob("*") if f.is_file() and "links" not in f.parts)
 copied = 0
 for f in sorted(src.iterdir())[:n]:
@@ -43,6 +44,6 @@ for f in sorted(src.iterdir())[:n]:
     copied += 1
 print(f"{copied} unlabelled crops ({n} asked for"
       + (")" if copied == n else "; the rest would not travel)")
-      + f"; the working tree and .gpu/ come to {(63 * 2**20 - room) / 2**20:.1f} MiB of the 64 that travel")
+      + f"; the working tree and .gpu/ come to {(budget - room) / 2**20:.1f} MiB of the 64 that travel")
 PY
 rm -rf .gpu/links

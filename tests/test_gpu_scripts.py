@@ -3,14 +3,20 @@ parsed as train.py parses it."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 
+import pandas as pd
 import pytest
 
 import train
 from hwr import config
 from hwr.spec import WIDE, ModelSpec
+from test_crash import TINY
 
 SCRIPTS = ["gpu_train.sh", "cpu_chunk.sh"]
 
@@ -37,13 +43,6 @@ def test_arguments_after_the_design_win(script):
 def test_cpu_chunks_resume_from_the_committed_checkpoint_in_a_new_checkout(tmp_path):
     """A chunk keeps its checkpoint outside the run folder; the next, with the run folder gone (a new
     session's checkout), puts it back and trains the following epoch."""
-    import os
-    import subprocess
-    import sys
-
-    import pandas as pd
-    from test_crash import TINY
-
     env = {**os.environ, "RUN": str(tmp_path / "run"), "KEEP": str(tmp_path / "keep"),
            "DEV_MIX": str(config.BUNDLED_DATA), "PYTHON": sys.executable}
 
@@ -56,7 +55,7 @@ def test_cpu_chunks_resume_from_the_committed_checkpoint_in_a_new_checkout(tmp_p
     assert "kept ckpt-0001.keras" in chunk()
     assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == [
         "best.keras", "ckpt-0001.json", "ckpt-0001.keras", "history.csv", "state.json"]
-    subprocess.run(["rm", "-rf", str(tmp_path / "run")], check=True)
+    shutil.rmtree(tmp_path / "run")
     out = chunk()
     assert "put back 1 checkpoint(s)" in out and "kept ckpt-0002.keras" in out
     history = pd.read_csv(tmp_path / "keep" / "history.csv")
