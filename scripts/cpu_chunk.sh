@@ -6,8 +6,9 @@
 #    session's checkout has only what landed on main, so the checkpoint is committed there);
 # 2. trains with --resume --stop-after MINUTES (the development mix runs/dev17 is built first if absent;
 #    --stop-after 0: one epoch);
-# 3. copies the newest checkpoint, best.keras, state.json and history.csv into checkpoints/wide21/,
-#    whole or not at all, for the session to commit.
+# 3. copies the newest checkpoint, best.keras, state.json, history.csv and the pseudo-labels (pseudoN.csv,
+#    so a resumed stage trains on the labels it began with) into checkpoints/wide21/, whole or not at all,
+#    for the session to commit.
 # When the run has finished (runs/wide21/crnn.keras), score it as README "Train on a GPU" says.
 # RUN, KEEP and DEV_MIX name other folders (the tests use them); extra arguments go to train.py and win.
 set -euo pipefail
@@ -34,6 +35,7 @@ newest=$(ls "$run"/ckpt-[0-9][0-9][0-9][0-9].keras 2>/dev/null | sort | tail -1 
 if [ -n "$newest" ] && [ -f "$run/best.keras" ]; then
     rm -rf "$keep.tmp" && mkdir -p "$keep.tmp"
     cp "$newest" "${newest%.keras}.json" "$run/best.keras" "$run/state.json" "$run/history.csv" "$keep.tmp"/
+    for labels in "$run"/pseudo[0-9]*.csv; do if [ -f "$labels" ]; then cp "$labels" "$keep.tmp"/; fi; done
     rm -rf "$keep.old"
     if [ -d "$keep" ]; then mv "$keep" "$keep.old"; fi
     mv "$keep.tmp" "$keep" && rm -rf "$keep.old"

@@ -41,24 +41,36 @@ def test_arguments_after_the_design_win(script):
 
 @pytest.mark.slow
 def test_cpu_chunks_resume_from_the_committed_checkpoint_in_a_new_checkout(tmp_path):
-    """A chunk keeps its checkpoint outside the run folder; the next, with the run folder gone (a new
-    session's checkout), puts it back and trains the following epoch."""
+    """A chunk keeps its checkpoint, and the pseudo-labels its stage trains on, outside the run folder;
+    the next, with the run folder gone (a new session's checkout), puts them back and trains the
+    following epoch on the same labels rather than on new readings by a later model."""
     env = {**os.environ, "RUN": str(tmp_path / "run"), "KEEP": str(tmp_path / "keep"),
            "DEV_MIX": str(config.BUNDLED_DATA), "PYTHON": sys.executable}
+    stages = ["--epochs", "1", "--pseudo-rounds", "1", "--pseudo-epochs", "2", "--pseudo-threshold", "0"]
+    keep = tmp_path / "keep"
 
     def chunk() -> str:
-        done = subprocess.run(["bash", str(config.ROOT / "scripts" / "cpu_chunk.sh"), "0", *TINY],
+        done = subprocess.run(["bash", str(config.ROOT / "scripts" / "cpu_chunk.sh"), "0", *TINY, *stages],
                               env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         return done.stdout
 
     assert "kept ckpt-0001.keras" in chunk()
-    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == [
+    assert sorted(p.name for p in keep.iterdir()) == [
         "best.keras", "ckpt-0001.json", "ckpt-0001.keras", "history.csv", "state.json"]
     shutil.rmtree(tmp_path / "run")
     out = chunk()
     assert "put back 1 checkpoint(s)" in out and "kept ckpt-0002.keras" in out
-    history = pd.read_csv(tmp_path / "keep" / "history.csv")
-    assert list(history["epoch"]) == [1, 2] and list(history["stage"]) == ["mixed", "mixed"]
-    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == [
-        "best.keras", "ckpt-0002.json", "ckpt-0002.keras", "history.csv", "state.json"]
+    assert sorted(p.name for p in keep.iterdir()) == [
+        "best.keras", "ckpt-0002.json", "ckpt-0002.keras", "history.csv", "pseudo1.csv", "state.json"]
+    shutil.rmtree(tmp_path / "run")
+    labels = pd.read_csv(keep / "pseudo1.csv")
+    assert list(labels.columns) == ["index", "file", "text", "confidence"] and len(labels) <= 20
+    files = sorted(p.name for p in (config.BUNDLED_DATA / "train_v2" / "train").iterdir())
+    # labels no model here would read: kept, the resumed stage must train on exactly these
+    pd.DataFrame({"index": [0, 1, 2], "file": files[:3], "text": ["ANNA", "LOUIS", "MARIE"],
+                  "confidence": [0.9] * 3}).to_csv(keep / "pseudo1.csv", index=False)
+    out = chunk()
+    assert "pseudo-labels: kept 3 of 20 unlabelled crops" in out and "kept ckpt-0003.keras" in out
+    history = pd.read_csv(keep / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3] and list(history["stage"]) == ["mixed", "pseudo1", "pseudo1"]
