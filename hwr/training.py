@@ -161,10 +161,15 @@ def _threshold_set(cfg: TrainConfig, dev_sel: str) -> str:
 
 
 def _pseudo_labels(reader: Recognizer, decoder: str, images: np.ndarray, files: list[Path],
-                   threshold: float, out_csv: Path) -> tuple[np.ndarray, list[str]]:
-    """Readings of unlabelled crops that the model is sure of (saved, so a resumed run reuses them)."""
-    if out_csv.is_file():
-        df = pd.read_csv(out_csv, dtype={"text": str}, keep_default_na=False)
+                   threshold: float, saved: Path, out_csv: Path) -> tuple[np.ndarray, list[str]]:
+    """Readings of unlabelled crops that the model is sure of, written to ``out_csv``.
+
+    A resumed run reuses the stage's readings from ``saved`` (in the run folder, which every worker
+    reads; a worker other than the chief writes to a scratch folder): read again by the restored model,
+    they would differ from the ones the stage began with, and between workers.
+    """
+    if saved.is_file():
+        df = pd.read_csv(saved, dtype={"text": str}, keep_default_na=False)
     else:
         decoded = reader.read_arrays(images, decoder, batch_size=256)
         df = pd.DataFrame({"index": range(len(files)), "file": [f.name for f in files],
@@ -358,7 +363,8 @@ def _train_stages(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunD
                 log.info("pseudo-label threshold %.3f: %s readings above it are right ≥ %.0f%% of the time on %s",
                          threshold, pseudo_decoder, 100 * cfg.pseudo_precision, _threshold_set(cfg, dev_sel))
             state["pseudo_thresholds"][name] = threshold
-            pseudo = _pseudo_labels(reader, pseudo_decoder, unl_x, unl_files, threshold, out / f"{name}.csv")
+            pseudo = _pseudo_labels(reader, pseudo_decoder, unl_x, unl_files, threshold,
+                                    checkpoints.read_from / f"{name}.csv", out / f"{name}.csv")
             state["pseudo_labelled"] = len(pseudo[0])
         start = state["done"].get(name, 0)
         if start >= epochs:
