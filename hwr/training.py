@@ -492,6 +492,15 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict | Non
     keras.utils.set_random_seed(cfg.seed)
     run_dir = Path(cfg.out_dir)
     out = distribute.write_dir(run_dir)  # the run folder, or a scratch folder on a non-chief worker
+    try:
+        return _run(cfg, resume, command, t0, run_dir, out)
+    finally:
+        if out != run_dir:  # a worker's copy, caches too (gigabytes on the full data): the chief's is the run's
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def _run(cfg: TrainConfig, resume: bool, command: str, t0: float, run_dir: Path, out: Path) -> dict | None:
+    """``run`` once this process knows where it writes (``out``) and where the run is (``run_dir``)."""
     checkpoints = Checkpoints(out, read_from=run_dir)
     if not resume and (out / "state.json").exists():
         raise FileExistsError(f"{run_dir} holds a previous run: pass --resume, or another --out-dir")
@@ -523,9 +532,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict | Non
     if _train_stages(cfg, model, state, data, reader, out, checkpoints, t0, selections[1]):
         return None
     metadata = _finish(cfg, model, state, data, out, tuned, selections, command, t0)
-    if not distribute.is_chief():
-        shutil.rmtree(out, ignore_errors=True)  # a worker's copy; the chief's is the run's
-    elif cfg.export:
+    if cfg.export and distribute.is_chief():
         export_model(run_dir, Path(cfg.export), cfg.overwrite)
     return metadata
 

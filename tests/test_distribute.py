@@ -42,9 +42,9 @@ def _tf_config(ports: list[int], index: int) -> str:
                        "task": {"type": "worker", "index": index}})
 
 
-def _train(out: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+def _train(out: Path, *extra: str, env: dict | None = None, args: list[str] = TINY) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(config.ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.Popen([sys.executable, str(config.ROOT / "train.py"), *TINY, "--out-dir", str(out), *extra],
+    return subprocess.Popen([sys.executable, str(config.ROOT / "train.py"), *args, "--out-dir", str(out), *extra],
                             cwd=config.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -142,6 +142,14 @@ def test_two_jax_processes_train_as_one_through_keras_distribution_initialize(tm
     assert len(losses[0]) == 3 and losses[0] == losses[1]  # one model: both processes see the same loss
 
 
+def _finished(*procs: subprocess.Popen) -> list[str]:
+    """Each process's log, once all have exited 0 without a traceback."""
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    for p, err in zip(procs, errs):
+        assert p.returncode == 0 and "Traceback" not in err, err
+    return errs
+
+
 @pytest.mark.slow
 def test_resumed_workers_train_a_pseudo_stage_on_the_labels_the_run_saved(tmp_path):
     """Every worker, not only the chief, reads the pseudo-labels from the run folder on a resume: a
@@ -151,25 +159,28 @@ def test_resumed_workers_train_a_pseudo_stage_on_the_labels_the_run_saved(tmp_pa
     scratch.mkdir()
     args = [a for a in TINY if a != "-q"] + ["--epochs", "1", "--pseudo-rounds", "1", "--pseudo-epochs", "1",
                                             "--pseudo-threshold", "0", "--finetune-epochs", "0"]
-    env = {**os.environ, "PYTHONPATH": str(config.ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(scratch)}
-
-    def start(*extra: str, tf_config: str = "") -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, str(config.ROOT / "train.py"), *args, "--out-dir", str(out), *extra],
-                                cwd=config.ROOT, env={**env, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-
-    def logs(*procs: subprocess.Popen) -> list[str]:
-        errs = [p.communicate(timeout=300)[1] for p in procs]
-        for p, err in zip(procs, errs):
-            assert p.returncode == 0 and "Traceback" not in err, err
-        return errs
-
-    (err,) = logs(start("--stop-after", "0"))  # the mixed stage's one epoch, then a pause before pseudo1
+    (err,) = _finished(_train(out, "--stop-after", "0", args=args))  # the mixed stage's epoch, a pause before pseudo1
     assert "stopped by --stop-after" in err and "pseudo-labels" not in err, err
     files = sorted(p.name for p in (config.BUNDLED_DATA / "train_v2" / "train").iterdir())
     # labels no model here would read, saved as the stage's own: each worker must train on exactly these
     pd.DataFrame({"index": [0, 1, 2], "file": files[:3], "text": ["ANNA", "LOUIS", "MARIE"],
                   "confidence": [0.9] * 3}).to_csv(out / "pseudo1.csv", index=False)
-    for err in logs(*(start("--resume", tf_config=_tf_config(ports, i)) for i in range(2))):
+    workers = [_train(out, "--resume", args=args, env={"TMPDIR": str(scratch), "TF_CONFIG": _tf_config(ports, i)})
+               for i in range(2)]
+    for err in _finished(*workers):
         assert "resumed after epoch 1" in err and "pseudo-labels: kept 3 of 20 unlabelled crops" in err, err
     assert (out / "crnn.keras").is_file() and not list(scratch.iterdir())  # the worker's copy is removed
+
+
+@pytest.mark.slow
+def test_a_worker_that_stops_on_an_error_leaves_no_scratch_folder(tmp_path):
+    """A worker's scratch folder holds its caches (gigabytes on the full data): gone however it ends."""
+    ports, out, scratch = _free_ports(2), tmp_path / "run", tmp_path / "tmp"
+    scratch.mkdir()
+    _finished(_train(out, "--stop-after", "0"))
+    workers = [_train(out, "--resume", "--seed", "7", env={"TMPDIR": str(scratch), "TF_CONFIG": _tf_config(ports, i)})
+               for i in range(2)]
+    for w in workers:
+        err = w.communicate(timeout=300)[1]
+        assert w.returncode == 2 and "Traceback" not in err and "made with other seed" in err, err
+    assert not list(scratch.iterdir())
