@@ -407,14 +407,20 @@ def _train_stages(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunD
     return False
 
 
-def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, out: Path, tuned: dict,
-            selections: tuple[str, str, str], command: str, t0: float) -> dict:
-    """Score ``best.keras`` with ``cfg.decoders``, save it with its metadata and report; the metadata."""
+def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, out: Path, run_dir: Path,
+            tuned: dict, selections: tuple[str, str, str], command: str, t0: float) -> dict:
+    """Score ``best.keras`` with ``cfg.decoders``, save it with its metadata and report; the metadata.
+
+    ``best.keras`` is this process's own when an epoch of it wrote one, else the run folder's (a
+    resumed worker's scratch folder has none): every process must load the same model, since on JAX
+    loading and saving across processes are collective.
+    """
     train_sel, dev_sel, eval_sel = selections
     best = model
-    if (out / "best.keras").exists():
+    best_file = next((f for f in (out / "best.keras", run_dir / "best.keras") if f.exists()), None)
+    if best_file is not None:
         try:
-            best = keras.saving.load_model(out / "best.keras")
+            best = keras.saving.load_model(best_file)
         except Exception as err:  # noqa: BLE001 — a damaged best.keras: the last model still reads
             log.warning("best.keras does not load (%s); reporting the last model", type(err).__name__)
     alphabet, lexicon = Alphabet(), data.lexicon
@@ -502,7 +508,7 @@ def run(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict | Non
 def _run(cfg: TrainConfig, resume: bool, command: str, t0: float, run_dir: Path, out: Path) -> dict | None:
     """``run`` once this process knows where it writes (``out``) and where the run is (``run_dir``)."""
     checkpoints = Checkpoints(out, read_from=run_dir)
-    if not resume and (out / "state.json").exists():
+    if not resume and (run_dir / "state.json").exists():  # every worker stops, not only the chief
         raise FileExistsError(f"{run_dir} holds a previous run: pass --resume, or another --out-dir")
     init = load_recognizer(cfg.init_model, runtime="keras") if cfg.init_model else None
     warm = load_recognizer(cfg.warm_start, runtime="keras") if cfg.warm_start else None  # a wrong path fails before the data
@@ -531,7 +537,7 @@ def _run(cfg: TrainConfig, resume: bool, command: str, t0: float, run_dir: Path,
         log.info("starting model: development CER %.4f; an epoch must beat it", state["best_cer"])
     if _train_stages(cfg, model, state, data, reader, out, checkpoints, t0, selections[1]):
         return None
-    metadata = _finish(cfg, model, state, data, out, tuned, selections, command, t0)
+    metadata = _finish(cfg, model, state, data, out, run_dir, tuned, selections, command, t0)
     if cfg.export and distribute.is_chief():
         export_model(run_dir, Path(cfg.export), cfg.overwrite)
     return metadata

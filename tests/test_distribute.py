@@ -150,37 +150,53 @@ def _finished(*procs: subprocess.Popen) -> list[str]:
     return errs
 
 
+def _cluster(backend: str, ports: list[int], index: int) -> dict:
+    """The environment of process ``index`` of a local cluster: TF_CONFIG, or Keras' JAX distribution."""
+    if backend == "tensorflow":
+        return {"TF_CONFIG": _tf_config(ports, index)}
+    return {"KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_JOB_ADDRESSES": ",".join(f"localhost:{p}" for p in ports),
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
+
+
 @pytest.mark.slow
-def test_resumed_workers_train_a_pseudo_stage_on_the_labels_the_run_saved(tmp_path):
-    """Every worker, not only the chief, reads the pseudo-labels from the run folder on a resume: a
-    worker that read the crops again with the restored model would train on other labels than its peers.
-    The run begins in one process and goes on in a cluster of two (a cluster cannot pause by the clock)."""
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_resumed_workers_train_a_pseudo_stage_on_the_labels_the_run_saved(tmp_path, backend):
+    """Every process, not only the chief, reads the run folder's pseudo-labels and ``best.keras`` on a
+    resume. A worker that read the crops again with the restored model trained on other labels than its
+    peers (both backends); one that reported its last model while the chief loaded ``best.keras`` broke
+    JAX's collective save. The run begins in one process and goes on in a cluster of two (a cluster
+    cannot pause by the clock); at learning rate 0 no resumed epoch beats the saved ``best.keras``."""
     ports, out, scratch = _free_ports(2), tmp_path / "run", tmp_path / "tmp"
     scratch.mkdir()
     args = [a for a in TINY if a != "-q"] + ["--epochs", "1", "--pseudo-rounds", "1", "--pseudo-epochs", "1",
                                             "--pseudo-threshold", "0", "--finetune-epochs", "0"]
-    (err,) = _finished(_train(out, "--stop-after", "0", args=args))  # the mixed stage's epoch, a pause before pseudo1
+    env = {"KERAS_BACKEND": backend}
+    (err,) = _finished(_train(out, "--stop-after", "0", args=args, env=env))  # mixed's epoch, a pause before pseudo1
     assert "stopped by --stop-after" in err and "pseudo-labels" not in err, err
     files = sorted(p.name for p in (config.BUNDLED_DATA / "train_v2" / "train").iterdir())
     # labels no model here would read, saved as the stage's own: each worker must train on exactly these
     pd.DataFrame({"index": [0, 1, 2], "file": files[:3], "text": ["ANNA", "LOUIS", "MARIE"],
                   "confidence": [0.9] * 3}).to_csv(out / "pseudo1.csv", index=False)
-    workers = [_train(out, "--resume", args=args, env={"TMPDIR": str(scratch), "TF_CONFIG": _tf_config(ports, i)})
-               for i in range(2)]
+    workers = [_train(out, "--resume", "--learning-rate", "0", args=args,
+                      env={**env, "TMPDIR": str(scratch), **_cluster(backend, ports, i)}) for i in range(2)]
     for err in _finished(*workers):
         assert "resumed after epoch 1" in err and "pseudo-labels: kept 3 of 20 unlabelled crops" in err, err
-    assert (out / "crnn.keras").is_file() and not list(scratch.iterdir())  # the worker's copy is removed
+        assert "does not load" not in err, err
+    meta = json.loads((out / "crnn.json").read_text())
+    assert meta["training"]["replicas"] == 2 and meta["backend"] == backend and not list(scratch.iterdir())
 
 
 @pytest.mark.slow
-def test_a_worker_that_stops_on_an_error_leaves_no_scratch_folder(tmp_path):
-    """A worker's scratch folder holds its caches (gigabytes on the full data): gone however it ends."""
+def test_workers_stop_on_an_error_in_one_line_and_leave_no_scratch_folder(tmp_path):
+    """Every worker stops on an error the chief meets (not one waiting for its peer), and its scratch
+    folder, which holds its caches (gigabytes on the full data), goes however it ends."""
     ports, out, scratch = _free_ports(2), tmp_path / "run", tmp_path / "tmp"
     scratch.mkdir()
     _finished(_train(out, "--stop-after", "0"))
-    workers = [_train(out, "--resume", "--seed", "7", env={"TMPDIR": str(scratch), "TF_CONFIG": _tf_config(ports, i)})
-               for i in range(2)]
-    for w in workers:
-        err = w.communicate(timeout=300)[1]
-        assert w.returncode == 2 and "Traceback" not in err and "made with other seed" in err, err
-    assert not list(scratch.iterdir())
+    for extra, says in ((["--resume", "--seed", "7"], "made with other seed"), ([], "holds a previous run")):
+        workers = [_train(out, *extra, "--cluster-timeout", "60",
+                          env={"TMPDIR": str(scratch), "TF_CONFIG": _tf_config(ports, i)}) for i in range(2)]
+        for w in workers:
+            err = w.communicate(timeout=300)[1]
+            assert w.returncode == 2 and "Traceback" not in err and says in err, err
+        assert not list(scratch.iterdir())
