@@ -78,6 +78,13 @@ class Checkpoints:
             return model, state
         return None, None
 
+    def best(self) -> Path | None:
+        """``best.keras`` as every process reports it: its own when one of its epochs wrote one (the
+        chief may be replacing the run folder's at that moment), else the run folder's (a resumed
+        worker's scratch folder has none). On JAX, loading and saving across processes are collective,
+        so every process must take the same model."""
+        return next((f for f in (self.folder / "best.keras", self.read_from / "best.keras") if f.exists()), None)
+
     def saved_fingerprint(self) -> dict | None:
         """What the run in the folder was made with, from the newest state file that reads."""
         for path in [self.read_from / "state.json", *(p.with_suffix(".json") for p in self._pairs(self.read_from))]:

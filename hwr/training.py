@@ -407,17 +407,12 @@ def _train_stages(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunD
     return False
 
 
-def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, out: Path, run_dir: Path,
+def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, out: Path, best_file: Path | None,
             tuned: dict, selections: tuple[str, str, str], command: str, t0: float) -> dict:
-    """Score ``best.keras`` with ``cfg.decoders``, save it with its metadata and report; the metadata.
-
-    ``best.keras`` is this process's own when an epoch of it wrote one, else the run folder's (a
-    resumed worker's scratch folder has none): every process must load the same model, since on JAX
-    loading and saving across processes are collective.
-    """
+    """Score ``best_file`` (else the last model) with ``cfg.decoders``, save it with its metadata and
+    report; the metadata."""
     train_sel, dev_sel, eval_sel = selections
     best = model
-    best_file = next((f for f in (out / "best.keras", run_dir / "best.keras") if f.exists()), None)
     if best_file is not None:
         try:
             best = keras.saving.load_model(best_file)
@@ -537,7 +532,7 @@ def _run(cfg: TrainConfig, resume: bool, command: str, t0: float, run_dir: Path,
         log.info("starting model: development CER %.4f; an epoch must beat it", state["best_cer"])
     if _train_stages(cfg, model, state, data, reader, out, checkpoints, t0, selections[1]):
         return None
-    metadata = _finish(cfg, model, state, data, out, run_dir, tuned, selections, command, t0)
+    metadata = _finish(cfg, model, state, data, out, checkpoints.best(), tuned, selections, command, t0)
     if cfg.export and distribute.is_chief():
         export_model(run_dir, Path(cfg.export), cfg.overwrite)
     return metadata

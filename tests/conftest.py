@@ -47,6 +47,20 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def plant_pseudo_labels(bundled_data: Path) -> Callable[[Path], None]:
+    """Writes a pseudo-label stage's saved labels (``pseudoN.csv``) that no model here would read: the
+    first three bundled ``TRAIN_*`` crops as ANNA, LOUIS, MARIE. A resumed stage that trains on exactly
+    these logs "pseudo-labels: kept 3 of 20 unlabelled crops"."""
+    def plant(csv_path: Path) -> None:
+        import pandas as pd
+
+        files = sorted(p.name for p in (bundled_data / "train_v2" / "train").iterdir())
+        pd.DataFrame({"index": [0, 1, 2], "file": files[:3], "text": ["ANNA", "LOUIS", "MARIE"],
+                      "confidence": [0.9] * 3}).to_csv(csv_path, index=False)
+    return plant
+
+
+@pytest.fixture(scope="session")
 def sample_image(bundled_data: Path) -> Path:
     """One real Kaggle crop."""
     return bundled_data / "validation_v2" / "validation" / "VALIDATION_1001.jpg"

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import train
@@ -46,6 +45,22 @@ def _train(out: Path, *extra: str, env: dict | None = None, args: list[str] = TI
     env = {**os.environ, "PYTHONPATH": str(config.ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.Popen([sys.executable, str(config.ROOT / "train.py"), *args, "--out-dir", str(out), *extra],
                             cwd=config.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finished(*procs: subprocess.Popen) -> list[str]:
+    """Each process's log, once all have exited 0 without a traceback."""
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    for p, err in zip(procs, errs):
+        assert p.returncode == 0 and "Traceback" not in err, err
+    return errs
+
+
+def _cluster(backend: str, ports: list[int], index: int) -> dict:
+    """The environment of process ``index`` of a local cluster: TF_CONFIG, or Keras' JAX distribution."""
+    if backend == "tensorflow":
+        return {"TF_CONFIG": _tf_config(ports, index)}
+    return {"KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_JOB_ADDRESSES": ",".join(f"localhost:{p}" for p in ports),
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
 
 
 def test_devices_option_is_checked():
@@ -86,10 +101,7 @@ def test_devices_that_are_absent_are_one_line(tmp_path, capsys):
 def test_two_local_workers_train_together_and_the_chief_writes_the_model(tmp_path):
     ports = _free_ports(2)
     out = tmp_path / "run"
-    workers = [_train(out, env={"TF_CONFIG": _tf_config(ports, i)}) for i in range(2)]
-    results = [w.communicate(timeout=300) for w in workers]
-    for w, (_, err) in zip(workers, results):
-        assert w.returncode == 0 and "Traceback" not in err, err
+    _finished(*(_train(out, env=_cluster("tensorflow", ports, i)) for i in range(2)))
     meta = json.loads((out / "crnn.json").read_text())
     assert meta["training"]["replicas"] == 2 and "2 workers (MultiWorkerMirroredStrategy)" in meta["training"]["hardware"]
     assert meta["training"]["epochs"] == 3 and meta["metrics"]["greedy"]["images"] == 8
@@ -129,9 +141,7 @@ def test_two_cpu_devices_train_data_parallel(tmp_path, backend):
 def test_two_jax_processes_train_as_one_through_keras_distribution_initialize(tmp_path):
     ports = _free_ports(2)
     out = tmp_path / "run"
-    env = {"KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_JOB_ADDRESSES": ",".join(f"localhost:{p}" for p in ports),
-           "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
-    procs = [_train(out, env={**env, "KERAS_DISTRIBUTION_PROCESS_ID": str(i)}) for i in range(2)]
+    procs = [_train(out, env=_cluster("jax", ports, i)) for i in range(2)]
     results = [p.communicate(timeout=400) for p in procs]
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0 and "Traceback" not in err, err
@@ -142,25 +152,9 @@ def test_two_jax_processes_train_as_one_through_keras_distribution_initialize(tm
     assert len(losses[0]) == 3 and losses[0] == losses[1]  # one model: both processes see the same loss
 
 
-def _finished(*procs: subprocess.Popen) -> list[str]:
-    """Each process's log, once all have exited 0 without a traceback."""
-    errs = [p.communicate(timeout=300)[1] for p in procs]
-    for p, err in zip(procs, errs):
-        assert p.returncode == 0 and "Traceback" not in err, err
-    return errs
-
-
-def _cluster(backend: str, ports: list[int], index: int) -> dict:
-    """The environment of process ``index`` of a local cluster: TF_CONFIG, or Keras' JAX distribution."""
-    if backend == "tensorflow":
-        return {"TF_CONFIG": _tf_config(ports, index)}
-    return {"KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_JOB_ADDRESSES": ",".join(f"localhost:{p}" for p in ports),
-            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_resumed_workers_train_a_pseudo_stage_on_the_labels_the_run_saved(tmp_path, backend):
+def test_resumed_workers_train_a_pseudo_stage_on_the_labels_the_run_saved(tmp_path, backend, plant_pseudo_labels):
     """Every process, not only the chief, reads the run folder's pseudo-labels and ``best.keras`` on a
     resume. A worker that read the crops again with the restored model trained on other labels than its
     peers (both backends); one that reported its last model while the chief loaded ``best.keras`` broke
@@ -173,10 +167,7 @@ def test_resumed_workers_train_a_pseudo_stage_on_the_labels_the_run_saved(tmp_pa
     env = {"KERAS_BACKEND": backend}
     (err,) = _finished(_train(out, "--stop-after", "0", args=args, env=env))  # mixed's epoch, a pause before pseudo1
     assert "stopped by --stop-after" in err and "pseudo-labels" not in err, err
-    files = sorted(p.name for p in (config.BUNDLED_DATA / "train_v2" / "train").iterdir())
-    # labels no model here would read, saved as the stage's own: each worker must train on exactly these
-    pd.DataFrame({"index": [0, 1, 2], "file": files[:3], "text": ["ANNA", "LOUIS", "MARIE"],
-                  "confidence": [0.9] * 3}).to_csv(out / "pseudo1.csv", index=False)
+    plant_pseudo_labels(out / "pseudo1.csv")  # saved as the stage's own: each worker must train on exactly these
     workers = [_train(out, "--resume", "--learning-rate", "0", args=args,
                       env={**env, "TMPDIR": str(scratch), **_cluster(backend, ports, i)}) for i in range(2)]
     for err in _finished(*workers):
@@ -195,7 +186,7 @@ def test_workers_stop_on_an_error_in_one_line_and_leave_no_scratch_folder(tmp_pa
     _finished(_train(out, "--stop-after", "0"))
     for extra, says in ((["--resume", "--seed", "7"], "made with other seed"), ([], "holds a previous run")):
         workers = [_train(out, *extra, "--cluster-timeout", "60",
-                          env={"TMPDIR": str(scratch), "TF_CONFIG": _tf_config(ports, i)}) for i in range(2)]
+                          env={"TMPDIR": str(scratch), **_cluster("tensorflow", ports, i)}) for i in range(2)]
         for w in workers:
             err = w.communicate(timeout=300)[1]
             assert w.returncode == 2 and "Traceback" not in err and says in err, err

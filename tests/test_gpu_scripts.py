@@ -40,7 +40,7 @@ def test_arguments_after_the_design_win(script):
 
 
 @pytest.mark.slow
-def test_cpu_chunks_resume_from_the_committed_checkpoint_in_a_new_checkout(tmp_path):
+def test_cpu_chunks_resume_from_the_committed_checkpoint_in_a_new_checkout(tmp_path, plant_pseudo_labels):
     """A chunk keeps its checkpoint, and the pseudo-labels its stage trains on, outside the run folder;
     the next, with the run folder gone (a new session's checkout), puts them back and trains the
     following epoch on the same labels rather than on new readings by a later model."""
@@ -66,10 +66,7 @@ def test_cpu_chunks_resume_from_the_committed_checkpoint_in_a_new_checkout(tmp_p
     shutil.rmtree(tmp_path / "run")
     labels = pd.read_csv(keep / "pseudo1.csv")
     assert list(labels.columns) == ["index", "file", "text", "confidence"] and len(labels) <= 20
-    files = sorted(p.name for p in (config.BUNDLED_DATA / "train_v2" / "train").iterdir())
-    # labels no model here would read: kept, the resumed stage must train on exactly these
-    pd.DataFrame({"index": [0, 1, 2], "file": files[:3], "text": ["ANNA", "LOUIS", "MARIE"],
-                  "confidence": [0.9] * 3}).to_csv(keep / "pseudo1.csv", index=False)
+    plant_pseudo_labels(keep / "pseudo1.csv")  # kept: the resumed stage must train on exactly these
     out = chunk()
     assert "pseudo-labels: kept 3 of 20 unlabelled crops" in out and "kept ckpt-0003.keras" in out
     history = pd.read_csv(keep / "history.csv")
