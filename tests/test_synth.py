@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ from hwr.alphabet import Alphabet
 from hwr.config import MAX_LABEL_LEN, SHARED_FONTS
 from hwr.synth.canvas import stick_lines
 from hwr.synth.fonts import mask_stroke_width
+from hwr.synth.hand import SKELETON_INK, handwriting, thin
 
 NAMES = ["MARTIN", "JEAN-PIERRE", "D'ALMEIDA", "MARIE CLAIRE", "QUENTIN", "WXYZ"]
 
@@ -109,6 +111,31 @@ def test_canvas_is_pure_black_on_white_with_thicker_strokes(fonts):
         assert set(np.unique(drawn)) <= {0, 255}
         canvas.append(_stroke_per_height(drawn))
     assert np.median(canvas) > 1.2 * np.median(form)
+
+
+def test_centre_lines_keep_the_hairlines_of_a_high_contrast_font(fonts):
+    # Ecolier (a held-out font, French school capitals) joins its strokes with hairlines under a
+    # pixel wide; when they were dropped, its canvas drawings were dots and ticks (30 or more
+    # pieces for these 14 letters where the pen lifts about once a letter).
+    font = str(SHARED_FONTS / "Ecolier-court.ttf")
+    pen = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))  # the canvas' thinnest pen
+    for seed in range(8):
+        lines = synth.centre_lines("GUIRAUD BAILLET", font, np.random.default_rng(seed), cap=60)
+        pieces = cv2.connectedComponents(cv2.dilate(lines, pen))[0] - 1
+        assert pieces <= 17, (seed, pieces)
+
+
+def test_thin_is_scikit_images_guo_hall_thinning(fonts):
+    from skimage.morphology import thin as reference
+
+    rng = np.random.default_rng(0)
+    masks = [rng.random((40, 60)) > p for p in (0.3, 0.5, 0.7)]
+    for i, font in enumerate(fonts[:6]):  # letters, bold and thin, as the canvas look thins them
+        layer = handwriting("MARTIN", str(font), np.random.default_rng(i), cap=48, spacing=0.2,
+                            slant=0.1, angle=0.0, jitter=1.0)
+        masks.append(layer.ink > SKELETON_INK)
+    for mask in masks:
+        assert np.array_equal(thin(mask), reference(mask))
 
 
 def test_render_name_rejects_bad_input(fonts):

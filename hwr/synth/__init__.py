@@ -19,7 +19,7 @@ from hwr.synth.hand import centre_lines, pen_ink
 from hwr.synth.names import sample_names
 
 #: Bumped when the renderer changes, so caches of rendered names are rebuilt.
-SYNTH_VERSION = 3
+SYNTH_VERSION = 4
 
 __all__ = [
     "DECORATIVE_FONTS", "FONT_SUFFIXES", "PHOTO_FRACTION", "STICK_LETTERS", "STYLES", "SYNTH_VERSION",
