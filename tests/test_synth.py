@@ -115,8 +115,8 @@ def test_canvas_is_pure_black_on_white_with_thicker_strokes(fonts):
 
 def test_centre_lines_keep_the_hairlines_of_a_high_contrast_font(fonts):
     # Ecolier (a held-out font, French school capitals) joins its strokes with hairlines under a
-    # pixel wide; when they were dropped, its canvas drawings were dots and ticks (30 or more
-    # pieces for these 14 letters where the pen lifts about once a letter).
+    # pixel wide; when they were dropped, its canvas drawings were dots and ticks (27–45 pieces
+    # for these 14 letters over these seeds, where the pen lifts about once a letter).
     font = str(SHARED_FONTS / "Ecolier-court.ttf")
     pen = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))  # the canvas' thinnest pen
     for seed in range(8):
