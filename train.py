@@ -59,7 +59,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--eval-rows", help="evaluation selection, only reported: scored once at the end "
                    "(default: 'validation', or validation:1001-1500 on the sample); never trained on")
     g.add_argument("--lexicon", type=Path, default=c.lexicon, help="name<TAB>count file")
-    g.add_argument("--fonts", type=Path, default=c.fonts, help="handwriting fonts for synthesis")
+    g.add_argument("--fonts", type=Path, nargs="+", default=list(c.fonts),
+                   help="folders of handwriting fonts for synthesis, all searched; those named in "
+                        "config.HELDOUT_FONTS write only the development set (default: the shared fonts "
+                        "when present, else data/fonts, the bundled joined-up capitals; give both to add "
+                        "those to the shared ones)")
     g.add_argument("--synthetic", type=int, default=c.synthetic, help="synthetic names to render (0: none)")
     g.add_argument("--dev-synthetic", type=int, default=c.dev_synthetic,
                    help="names rendered in the held-out fonts (config.HELDOUT_FONTS) for the development set "
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = TrainConfig(
             data_dir=args.data_dir, out_dir=args.out_dir, train_selection=args.train_rows,
             dev_selection=args.dev_rows, eval_selection=args.eval_rows, lexicon=args.lexicon,
-            fonts=args.fonts, synthetic=args.synthetic, dev_synthetic=args.dev_synthetic,
+            fonts=tuple(args.fonts), synthetic=args.synthetic, dev_synthetic=args.dev_synthetic,
             canvas_fraction=args.canvas_fraction, max_train_images=args.max_train_images,
             max_dev_images=args.max_dev_images, max_eval_images=args.max_eval_images,
             epochs=args.epochs, pseudo_rounds=args.pseudo_rounds, pseudo_epochs=args.pseudo_epochs,

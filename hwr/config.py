@@ -11,6 +11,9 @@ SHARED = ROOT.parent / "shared"
 SHARED_DATA = SHARED / "data" / "kaggle-names-sample"
 SHARED_LEXICON = SHARED / "data" / "names_lexicon.tsv"
 SHARED_FONTS = SHARED / "fonts"
+#: Training fonts the repo bundles: joined-up capitals, which no shared font has
+#: (scripts/fetch_script_fonts.sh says where they come from; data/README.md).
+SCRIPT_FONTS = ROOT / "data" / "fonts"
 
 #: What the repo bundles so the app and tests run from a fresh clone.
 BUNDLED_DATA = ROOT / "data" / "sample"
@@ -47,6 +50,15 @@ MAX_SIDE = 4000
 def default_data_dir() -> Path:
     """The shared sample when present, else the small sample bundled in the repo."""
     return SHARED_DATA if SHARED_DATA.is_dir() else BUNDLED_DATA
+
+
+def default_fonts() -> tuple[Path, ...]:
+    """The training font folders: the shared fonts when present, else the bundled ones.
+
+    The bundled joined-up capitals are not added to the shared fonts by default: a fine-tune with
+    them read the development set no better (README "Unseen images"); ``--fonts`` adds them.
+    """
+    return (SHARED_FONTS,) if SHARED_FONTS.is_dir() else (SCRIPT_FONTS,)
 
 
 def default_lexicon() -> Path:

@@ -16,6 +16,7 @@ the final evaluation, model file and report.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -61,7 +62,7 @@ class TrainConfig:
     dev_selection: str | None = None  # default: hwr.data.development_selection
     eval_selection: str | None = None
     lexicon: Path = field(default_factory=config.default_lexicon)
-    fonts: Path = config.SHARED_FONTS
+    fonts: tuple[Path, ...] = field(default_factory=config.default_fonts)  # folders, all searched
     synthetic: int = 40_000
     dev_synthetic: int = 300  # names rendered in the held-out fonts for the development set
     canvas_fraction: float = 0.1
@@ -100,6 +101,15 @@ class TrainConfig:
     overwrite: bool = False
 
 
+def _plain(value: object) -> object:
+    """A config value as JSON holds it: paths (alone or in a tuple, like ``fonts``) as strings."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple) and value and all(isinstance(v, Path) for v in value):
+        return [str(v) for v in value]
+    return value
+
+
 def _stages(cfg: TrainConfig) -> list[tuple[str, int]]:
     stages = [("mixed", cfg.epochs)]
     stages += [(f"pseudo{k}", cfg.pseudo_epochs) for k in range(1, cfg.pseudo_rounds + 1)]
@@ -135,15 +145,18 @@ def _rendered(cfg: TrainConfig, cache: Path, n: int, heldout: bool) -> tuple[np.
     if n <= 0:
         return empty
     seed = cfg.seed + 1 if heldout else cfg.seed  # other names for the development set
+    fonts = [f for folder in cfg.fonts for f in synth.usable_fonts(folder, heldout=heldout)]
+    if heldout and not fonts:
+        log.warning("no held-out fonts in %s: the development set is real crops only",
+                    ", ".join(map(str, cfg.fonts)))
+        return empty
+    # the fonts are part of the key: another set of folders renders other images
+    hand = hashlib.sha1("\n".join(sorted(f.name for f in fonts)).encode()).hexdigest()[:8]
     stem = cache / (f"synth{'-heldout' if heldout else ''}-{n}-{seed}-{cfg.canvas_fraction}-"
-                    f"{cfg.spec.height}x{cfg.spec.width}-v{PREPROCESS_VERSION}-s{synth.SYNTH_VERSION}")
+                    f"{cfg.spec.height}x{cfg.spec.width}-v{PREPROCESS_VERSION}-s{synth.SYNTH_VERSION}-f{hand}")
     images_file, texts_file = Path(f"{stem}.npy"), Path(f"{stem}.json")
     if images_file.is_file() and texts_file.is_file():
         return load_array(images_file), json.loads(texts_file.read_text())
-    fonts = synth.usable_fonts(cfg.fonts, heldout=heldout)
-    if heldout and not fonts:
-        log.warning("no held-out fonts in %s: the development set is real crops only", cfg.fonts)
-        return empty
     lexicon = load_lexicon(cfg.lexicon)
     images, texts = synth.synthesize(n, None, lexicon, fonts, seed,
                                      transform=partial(prepare, height=cfg.spec.height, width=cfg.spec.width),
@@ -471,7 +484,7 @@ def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, o
                         "first_step_at": state.get("first_step_at"), "run_started_at": t0},
             "peak_rss_mb": _peak_rss_mb(),
             "command": command, "seed": cfg.seed,
-            "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "spec"},
+            "config": {k: _plain(v) for k, v in asdict(cfg).items() if k != "spec"},
         },
         "history_csv": "crnn_history.csv",
         "evaluation_predictions": "crnn_predictions.csv",

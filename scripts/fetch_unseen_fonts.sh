@@ -7,13 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FONTS=(nanum-pen-script sue-ellen-francisco annie-use-your-telescope the-girl-next-door short-stack
        gochi-hand neucha swanky-and-moo-moo mansalva gaegu delius itim)
-VERSION=5.3.0
-mkdir -p .fonts-unseen
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-for name in "${FONTS[@]}"; do
-    (cd "$work" && npm pack -q "@fontsource/$name@$VERSION" >/dev/null)
-    tar -xzf "$work/fontsource-$name-$VERSION.tgz" -C "$work" "package/files/$name-latin-400-normal.woff2"
-    mv "$work/package/files/$name-latin-400-normal.woff2" .fonts-unseen/
-done
-ls .fonts-unseen
+bash scripts/npm_fonts.sh .fonts-unseen "${FONTS[@]}"
