@@ -29,7 +29,7 @@ from hwr.decode import DecodeOptions, Decoded, decode
 from hwr.export import HASH_KEY, ExportError, export_onnx, file_sha256, layer_rows, onnx_path, parameter_counts
 from hwr.lexicon import load_lexicon
 from hwr.lm import CharLM
-from hwr.preprocess import preprocess
+from hwr.preprocess import ImageError, has_ink, preprocess
 from hwr.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -183,6 +183,20 @@ class Recognizer:
         """The shared preprocessing, at this model's input size."""
         return preprocess(source, self.spec.height, self.spec.width)
 
+    def prepare(self, source) -> np.ndarray:
+        """A person's image as model input; ImageError when no writing is found in it.
+
+        Blank paper, an overexposed photo or a photo of a bare table preprocess to an input without
+        ink, and the model's reading of that is noise (a single letter at 0.1%). So the doors that
+        read a person's image (``read``: ``python -m hwr.read``, the app's uploads and photos) say
+        so instead; training and evaluation read their crops with ``preprocess``.
+        """
+        x = self.preprocess(source)
+        if not has_ink(x):
+            raise ImageError("no writing found in it: the image is blank, or its writing too faint "
+                             "to tell from the paper")
+        return x
+
     def log_probs(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Images (N, H, W) as float in [0, 1] or uint8 → log-probabilities (N, T, C)."""
         x = np.asarray(images)
@@ -218,8 +232,8 @@ class Recognizer:
                 for d, img, p in zip(decoded, images, lp)]
 
     def read(self, sources: Sequence, decoder: str = "greedy", **options) -> list[Prediction]:
-        """Paths, bytes or arrays → predictions (raises ImageError on an unreadable one)."""
-        images = np.stack([self.preprocess(s) for s in sources]) if len(sources) else \
+        """Paths, bytes or arrays → predictions (raises ImageError on an unreadable or blank one)."""
+        images = np.stack([self.prepare(s) for s in sources]) if len(sources) else \
             np.zeros((0, self.spec.height, self.spec.width), np.float32)
         return self.read_arrays(images, decoder, **options)
 

@@ -332,7 +332,7 @@ def show_details(rec: Recognizer, pred: Prediction) -> None:
     # show on a fresh server (README "The app")
     from hwr.plots import ctc_figure
 
-    plot, table = st.columns([5, 2])
+    plot, table = st.columns([3, 2])
     fig = ctc_figure(pred.image, pred.probs, rec.alphabet.chars,
                      title=f"Per-timestep probabilities: read “{pred.text}”")
     plot.pyplot(fig, width="stretch")
@@ -379,7 +379,7 @@ def _read_blobs(blobs: tuple[bytes, ...], decoder: str, key: str, _rec: Recogniz
     inputs, errors = {}, {}
     for i, blob in enumerate(blobs):
         try:
-            inputs[i] = _rec.preprocess(blob)
+            inputs[i] = _rec.prepare(blob)
         except ImageError as err:
             errors[i] = str(err)
     batch = np.stack(list(inputs.values())) if inputs else None

@@ -266,6 +266,16 @@ def test_upload_batch_reads_good_files_and_reports_bad_ones(app):
     assert "Read 2 of 3 images" in texts(at.subheader)
 
 
+def test_an_upload_without_writing_says_so_and_reads_nothing(app):
+    """A blank page or an overexposed photo is a message, not "A" at 0.1% (as it read before)."""
+    ok, blank = cv2.imencode(".png", np.full((900, 1200), 250, np.uint8))
+    at = app(PAGES[1])
+    at.file_uploader[0].upload("white.png", blank.tobytes(), "image/png").run()
+    assert not at.exception
+    assert "white.png" in texts(at.error) and "no writing found" in texts(at.error)
+    assert not at.metric
+
+
 def test_upload_over_the_pixel_limit_is_refused_with_a_message(app, monkeypatch):
     import streamlit as st
 

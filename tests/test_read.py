@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from hwr import config
@@ -49,6 +51,17 @@ def test_a_bad_file_is_one_line_and_the_others_are_still_read(tmp_path, capsys):
     errors = err.strip().splitlines()
     assert len(errors) == 2 and all(e.startswith("error: ") for e in errors)
     assert "junk.jpg" in errors[0] and "absent.png" in errors[1] and "Traceback" not in err
+
+
+def test_a_blank_image_is_one_line_saying_no_writing_was_found(tmp_path, capsys):
+    blank = tmp_path / "blank.png"
+    assert cv2.imwrite(str(blank), np.full((220, 880), 255, np.uint8))
+    good = next(iter(KNOWN))
+    assert main([str(blank), str(good)]) == 1
+    out, err = capsys.readouterr()
+    assert out.strip().split("\t")[:2] == [str(good), "DOTO"]  # blank paper reads as nothing, not "A"
+    assert err.strip() == (f"error: {blank}: no writing found in it: the image is blank, or its writing "
+                           "too faint to tell from the paper")
 
 
 def test_a_missing_model_is_one_line(tmp_path, capsys):

@@ -60,10 +60,11 @@ def test_reads_canvas_drawings_in_hands_it_never_saw(recognizer, decoder):
     assert readings == list(UNSEEN_CANVAS.values())
 
 
-def test_a_photo_without_writing_reads_as_nothing_or_with_low_confidence(recognizer, decoder):
+def test_a_photo_without_writing_is_said_to_hold_none(recognizer, decoder):
     blank = paper_photo(text=None)
-    assert not has_ink(recognizer.preprocess(blank))  # the app says no writing was found
-    assert recognizer.read([blank], decoder)[0].confidence < 0.5
+    assert not has_ink(recognizer.preprocess(blank))
+    with pytest.raises(ImageError, match="no writing found"):  # not a letter made up from paper grain
+        recognizer.read([blank], decoder)
 
 
 def test_a_photo_too_dark_to_read_is_a_clear_error(recognizer, decoder):
