@@ -347,6 +347,30 @@ def show_prediction(rec: Recognizer, pred: Prediction) -> None:
 
 
 # ---------------------------------------------------------------- Draw and Upload
+#: the Draw page's canvas sizes, (width, height) in pixels. The canvas does not shrink with the
+#: window, and what does not fit is cut off: "laptop" fits beside the menu in a 1280-pixel-wide
+#: window, "phone" on a 390-pixel-wide phone (the menu folded away), "wide screen" from 1400 up
+CANVAS_SIZES: dict[str, tuple[int, int]] = {"laptop": (760, 190), "wide screen": (880, 220),
+                                            "phone": (340, 136)}
+
+
+def default_canvas(user_agent: str | None) -> str:
+    """The canvas size to start with: "phone" for a mobile browser ("Mobi" in its user agent, as MDN
+    advises), else "laptop"."""
+    return "phone" if "Mobi" in (user_agent or "") else "laptop"
+
+
+def canvas_select(key: str) -> tuple[int, int]:
+    """The canvas size the person chose, starting on the one that fits their browser."""
+    agent = st.context.headers.get("User-Agent")  # None under AppTest: no browser to go by
+    sizes = list(CANVAS_SIZES)
+    name = st.selectbox("Canvas", sizes, index=sizes.index(default_canvas(agent)), key=key,
+                        format_func=lambda k: f"{k} ({CANVAS_SIZES[k][0]} × {CANVAS_SIZES[k][1]})",
+                        help="The canvas keeps its size when the window is narrower: pick one that "
+                             "fits. A new size starts an empty canvas.")
+    return CANVAS_SIZES[name]
+
+
 def canvas_to_gray(rgba: np.ndarray) -> np.ndarray:
     """The canvas' RGBA (RGB order) composited onto white paper → uint8 gray."""
     img = np.asarray(rgba, np.float32)

@@ -18,10 +18,12 @@ st.markdown("Write a name in **capitals** on the white area, with the mouse, a p
             "it is read every time you lift the pen. The canvas' toolbar (top right) undoes a stroke.")
 
 st.session_state.setdefault("draw_canvas_version", 0)
-controls = st.columns([1, 1, 1], vertical_alignment="bottom")
+controls = st.columns([4, 4, 3, 3], vertical_alignment="bottom")
 stroke = controls[0].slider("Stroke width", 2, 30, 8, key="draw_stroke")
 with controls[1]:
     decoder = ui.decoder_select(card, key="draw_decoder")
+with controls[2]:
+    width, height = ui.canvas_select(key="draw_canvas_size")
 
 
 def clear() -> None:
@@ -29,12 +31,12 @@ def clear() -> None:
     st.session_state.pop(OVERRIDE, None)
 
 
-controls[2].button("Clear the canvas", key="draw_clear", icon=":material/ink_eraser:", on_click=clear)
+controls[3].button("Clear the canvas", key="draw_clear", icon=":material/ink_eraser:", on_click=clear)
 st.write("")  # room for the canvas' own toolbar, which floats above its top right corner
 
 canvas = st_canvas(stroke_width=stroke, stroke_color="#000000", background_color="#FFFFFF",
-                   height=220, width=880, drawing_mode="freedraw", return_image_data=True,
-                   key=f"draw_canvas_{st.session_state['draw_canvas_version']}")
+                   height=height, width=width, drawing_mode="freedraw", return_image_data=True,
+                   key=f"draw_canvas_{st.session_state['draw_canvas_version']}_{width}x{height}")
 drawing = st.session_state.get(OVERRIDE)
 if drawing is None:
     drawing = canvas.image_data

@@ -210,6 +210,22 @@ def test_draw_empty_canvas_is_a_friendly_message(app, state):
     assert not at.metric
 
 
+def test_the_canvas_size_starts_on_what_fits_and_a_new_size_still_reads(app, recognizer):
+    from hwr import ui
+
+    at = app(PAGES[0], {"draw_image_override": drawing("LEA")})
+    size = at.selectbox(key="draw_canvas_size")
+    assert size.value == "laptop"  # AppTest sends no user agent: not a phone
+    size.set_value("phone").run()
+    assert not at.exception
+    assert metric(at, "Read") == (read_drawing(recognizer, drawing("LEA"), default_decoder(recognizer)).text
+                                  or "(nothing)")
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+    android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
+    desktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+    assert [ui.default_canvas(a) for a in (iphone, android, desktop, None)] == ["phone", "phone", "laptop", "laptop"]
+
+
 def test_draw_clear_gives_a_new_canvas(app):
     at = app(PAGES[0], {"draw_image_override": drawing()})
     at.button(key="draw_clear").click().run()

@@ -77,8 +77,10 @@ def draw_word(page, word: str = "ANNA") -> None:
     canvas = page.locator("canvas").last  # fabric's top canvas takes the pointer events
     canvas.wait_for(timeout=RESULT_S * 1000)
     box = canvas.bounding_box()
-    size, gap = box["height"] * 0.55, box["height"] * 0.2
-    x0, y0 = box["x"] + 40, box["y"] + (box["height"] - size) / 2
+    # letters 0.8 × size wide, 0.3 × size apart, inside 30 pixels of paper either side
+    size = min(box["height"] * 0.55, (box["width"] - 60) / (1.1 * len(word)))
+    gap = 0.3 * size
+    x0, y0 = box["x"] + 30, box["y"] + (box["height"] - size) / 2
     for i, letter in enumerate(word):
         left = x0 + i * (size * 0.8 + gap)
         for stroke in LETTERS[letter]:
@@ -117,6 +119,37 @@ def test_draw_with_the_mouse_shows_a_reading_and_the_plot(page, server):
     no_exception(page)
     page.screenshot(path="/tmp/app_draw.png", full_page=True)
     print(f"the drawing was read as {text!r}")
+
+
+#: what a phone's browser sends (an iPhone's Safari)
+PHONE_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+               "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+
+
+@pytest.mark.parametrize("viewport, agent", [((1280, 800), None), ((390, 844), PHONE_AGENT)],
+                         ids=["laptop", "phone"])
+def test_the_canvas_fits_the_window_and_reads_what_is_written_on_it(browser, server, viewport, agent):
+    """The canvas keeps its pixel size: 880 pixels were cut off at its right in a 1280-pixel window."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                  user_agent=agent, is_mobile=agent is not None, has_touch=agent is not None)
+    try:
+        page = context.new_page()
+        open_page(page, server, "Draw", "Stroke width")
+        page.get_by_text("The canvas is empty").first.wait_for(timeout=RESULT_S * 1000)
+        canvas = page.locator("canvas").last.bounding_box()
+        left, right = page.locator('[data-testid="stMainBlockContainer"]').evaluate(
+            "e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e);"
+            " return [r.left + parseFloat(s.paddingLeft), r.right - parseFloat(s.paddingRight)]; }")
+        assert left <= canvas["x"] and canvas["x"] + canvas["width"] <= right  # the page's text column
+        draw_word(page)
+        settle(page)
+        text = read_value(page)
+        no_exception(page)
+        page.screenshot(path=f"/tmp/app_draw_{viewport[0]}.png")
+    finally:
+        context.close()
+    if config.DEFAULT_MODEL.is_file():  # an untrained model reads nothing in particular
+        assert text == "ANNA"
 
 
 def test_upload_a_kaggle_image_shows_the_recognizer_reading(page, server, model_path):
