@@ -112,8 +112,24 @@ def upright(image: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(_UPRIGHT[orientation](image))
 
 
+#: an image at least this share transparent whose opaque pixels are light holds light ink on nothing
+_TRANSPARENT_SHARE = 0.5
+
+
+def _light_ink_on_nothing(gray: np.ndarray, alpha: np.ndarray) -> bool:
+    """Whether a mostly transparent image draws in light ink (white strokes from a dark-mode drawing
+    app), which composited onto white paper would vanish."""
+    opaque = alpha > 0.5
+    return (bool(opaque.any()) and 1.0 - float(opaque.mean()) >= _TRANSPARENT_SHARE
+            and float(np.median(gray[opaque])) > 0.5)
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """uint8/float gray, BGR or BGRA → float32 gray in [0, 1], alpha composited onto white paper."""
+    """uint8/float gray, BGR or BGRA → float32 gray in [0, 1], alpha composited onto paper.
+
+    The paper is white, but black under light ink on a transparent image (``_light_ink_on_nothing``):
+    ``fix_polarity`` then turns it dark on light, exactly as the same strokes drawn in black read.
+    """
     img = image.astype(np.float32)
     if image.dtype == np.uint8:
         img /= 255.0
@@ -126,7 +142,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     alpha = img[:, :, 3:4] if img.shape[2] == 4 else None
     gray = img[:, :, :3] @ np.array([0.114, 0.587, 0.299], np.float32)  # BGR order (OpenCV)
     if alpha is not None:
-        gray = gray * alpha[:, :, 0] + (1.0 - alpha[:, :, 0])
+        a = alpha[:, :, 0]
+        paper = 0.0 if _light_ink_on_nothing(gray, a) else 1.0
+        gray = gray * a + paper * (1.0 - a)
     return np.clip(gray, 0.0, 1.0)
 
 

@@ -65,6 +65,25 @@ def test_canvas_array_and_its_png_give_identical_arrays():
     np.testing.assert_array_equal(preprocess(drawing), preprocess(png.tobytes()))
 
 
+def test_white_strokes_on_a_transparent_image_read_as_black_ones_do():
+    """A dark-mode drawing app exports white ink on nothing; composited onto white paper it vanished."""
+    black = canvas_drawing()
+    white = black.copy()
+    white[:, :, :3] = 255
+    np.testing.assert_array_equal(preprocess(white), preprocess(black))
+    check_model_input(preprocess(white))
+
+
+def test_a_scan_with_a_transparent_margin_keeps_white_paper(sample_image):
+    """Light opaque pixels are paper, not ink, when most of the image is opaque."""
+    scan = cv2.cvtColor(cv2.imread(str(sample_image), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2BGRA)
+    framed = np.zeros((scan.shape[0] + 20, scan.shape[1] + 20, 4), np.uint8)  # transparent black margin
+    framed[10:-10, 10:-10] = scan
+    paper = np.full_like(framed, 255)  # the same margin as opaque white paper
+    paper[10:-10, 10:-10] = scan
+    np.testing.assert_array_equal(preprocess(framed), preprocess(paper))
+
+
 def test_inverted_image_reads_the_same(sample_image):
     image = cv2.imread(str(sample_image), cv2.IMREAD_UNCHANGED)
     original = preprocess(image)
