@@ -35,8 +35,10 @@ from hwr import config
 #: Bumped whenever the output of ``preprocess`` changes, so caches of preprocessed images are rebuilt.
 #: (v7: files turned by their EXIF orientation; a line of writing may be 1% of a photo's long side,
 #: down from 2%; a field scanned at up to 4× the Kaggle resolution is a field (``is_form_field``).
-#: Every crop, canvas and photo in shared/ and data/ preprocesses as in v6.)
-PREPROCESS_VERSION = 7
+#: Every crop, canvas and photo in shared/ and data/ preprocesses as in v6. v8: light ink on a
+#: transparent image composited onto black; letters written across ruled or squared paper kept when
+#: its lines go. Of the crops, canvases and photos measured, one photo preprocesses differently.)
+PREPROCESS_VERSION = 8
 
 
 class ImageError(ValueError):
@@ -279,15 +281,21 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
     slivers of cut-off rows and a printed label above the name (``_field_lines``).
     """
     H, W = ink.shape
-    n, _, stats, centroids = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
-    if n <= 1:
+    found = _components(ink)
+    if found is None:
         return None
+    labels, stats, centroids, solid, lines = found
+    # long lines across the image, not solid areas at the border (a table goes whole)
+    rules = lines & ~solid & (stats[1:, cv2.CC_STAT_WIDTH] > 0.3 * W)
+    stripped = _strip_ruling(ink, labels, stats, np.flatnonzero(rules) + 1) if not field and rules.any() else None
+    if stripped is not None:
+        # letters written across ruled or squared paper join its lines in one component, which
+        # would go with them: its rules are stripped, and the components found again
+        found = _components(stripped)
+        if found is None:
+            return None
+        labels, stats, centroids, solid, lines = found
     x, y, w, h, area = (stats[1:, i].astype(np.float64) for i in range(5))
-    at_border = (x == 0) | (y == 0) | (x + w == W) | (y + h == H)
-    solid = at_border & (area > 0.3 * w * h) & (area > 0.02 * H * W)
-    thickness = area / np.maximum(w, 1)
-    lines = (w > 0.3 * W) & ((w > 15 * h) | (thickness < 0.12 * h))
-    lines |= (y == 0) & (y + h == H) & (w < 0.1 * h)  # a box edge from the top to the bottom
     keep = ~solid & ~lines
     if not keep.any():
         return None
@@ -314,6 +322,68 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
     top, bottom = y[members].min(), (y[members] + h[members]).max()
     left, right = x[members].min(), (x[members] + w[members]).max()
     return int(top), int(bottom), int(left), int(right)
+
+
+def _components(ink: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """The ink's connected components (labels, stats, centroids as OpenCV gives them) and which of
+    them are solid areas at the border and which long thin lines, or None for a mask without ink."""
+    H, W = ink.shape
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return None
+    x, y, w, h, area = (stats[1:, i].astype(np.float64) for i in range(5))
+    at_border = (x == 0) | (y == 0) | (x + w == W) | (y + h == H)
+    solid = at_border & (area > 0.3 * w * h) & (area > 0.02 * H * W)
+    thickness = area / np.maximum(w, 1)
+    lines = (w > 0.3 * W) & ((w > 15 * h) | (thickness < 0.12 * h))
+    lines |= (y == 0) & (y + h == H) & (w < 0.1 * h)  # a box edge from the top to the bottom
+    return labels, stats, centroids, solid, lines
+
+
+def _vertical_runs(mask: np.ndarray) -> np.ndarray:
+    """Lengths of the vertical runs of True in a boolean mask, column by column."""
+    padded = np.pad(mask, ((1, 1), (0, 0))).T.astype(np.int8)  # one column a row
+    edges = np.flatnonzero(np.diff(padded, axis=1).ravel())  # starts and ends alternate
+    return edges[1::2] - edges[::2]
+
+
+#: ``_strip_ruling`` reads the rules' thickness on every this many columns ...
+_RUN_STEP = 8
+#: ... and takes lines up to this share of the image's long side thick for rules (8 px of 1600)
+_MAX_RULE = 0.005
+
+
+def _strip_ruling(ink: np.ndarray, labels: np.ndarray, stats: np.ndarray,
+                  line_labels: np.ndarray) -> np.ndarray | None:
+    """The ink less the rules of ruled or squared paper (the line components ``line_labels`` and
+    the pieces of them that are too short to count as lines): what was written across them stays.
+
+    A ruled line is thinner than a pen stroke. Its thickness is the commonest vertical run of the
+    line components' pixels; what a bar of twice that thickness (and one more pixel) fits in, once
+    upright and once lying (morphological openings), is thicker than a rule. The line components
+    keep only that, so horizontal and vertical rules and a margin go, and letters, thicker, stay
+    where they cross them; other components go only when nothing of them is thicker than a rule
+    and they lie flat (at least 4× as wide as tall: a rule between the page's edge and the margin).
+    A written stroke as thin as the rules goes with them, as the whole component went before.
+    None where the lines are too thick to be rules (over ``_MAX_RULE`` of the long side: a band of
+    shadow, a dark edge), which go whole.
+    """
+    is_line = np.zeros(len(stats), bool)
+    is_line[line_labels] = True
+    runs = _vertical_runs(is_line[labels[:, ::_RUN_STEP]])  # a few columns tell a rule's thickness
+    thickness = int(np.median(runs)) if runs.size else 1
+    if thickness > _MAX_RULE * max(ink.shape):
+        return None
+    side = 2 * thickness + 1
+    m = ink.astype(np.uint8)
+    upright = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((side, 1), np.uint8))
+    lying = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((1, side), np.uint8))
+    thick = (upright & lying).astype(bool)
+    has_thick = np.bincount(labels[thick], minlength=len(stats)) > 0
+    flat_rule = ~has_thick & (stats[:, cv2.CC_STAT_WIDTH] >= 4 * stats[:, cv2.CC_STAT_HEIGHT])
+    flat_rule[0] = False  # the paper
+    fate = np.where(is_line, 1, np.where(flat_rule, 2, 0)).astype(np.uint8)[labels]  # 0: keep whole
+    return np.where(fate == 0, ink, (fate == 1) & thick)
 
 
 def _line_groups(idx: np.ndarray, y: np.ndarray, h: np.ndarray) -> list[np.ndarray]:

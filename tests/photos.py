@@ -6,11 +6,34 @@ import cv2
 import numpy as np
 
 
+def _rule(img: np.ndarray, paper: str) -> None:
+    """Print the rules of a French school sheet on ``img`` (BGR float, 1200 × 900, ~8 px a mm).
+
+    "seyes": Seyès ruling, violet lines every 2 mm, bolder every 8 mm, and a red margin;
+    "squared": a 5 mm grid. The name's capitals (66 px) span two of Seyès' bold intervals' worth
+    of fine lines, which cross every letter.
+    """
+    h, w = img.shape[:2]
+    if paper == "seyes":
+        for k, y in enumerate(range(94, h, 16)):
+            bold = k % 4 == 0
+            cv2.line(img, (0, y), (w, y), (170, 110, 130) if bold else (205, 175, 185), 2 if bold else 1)
+        for x in range(240, w, 64):
+            cv2.line(img, (x, 0), (x, h), (205, 175, 185), 1)
+        cv2.line(img, (150, 0), (150, h), (80, 80, 220), 2)
+    elif paper == "squared":
+        for y in range(10, h, 41):
+            cv2.line(img, (0, y), (w, y), (190, 170, 150), 1)
+        for x in range(10, w, 41):
+            cv2.line(img, (x, 0), (x, h), (190, 170, 150), 1)
+
+
 def paper_photo(text: str | None = "MARTIN", shadow: bool = True, seed: int = 0,
-                lines: int = 1, scale: float = 3.0) -> np.ndarray:
+                lines: int = 1, scale: float = 3.0, paper: str = "plain") -> np.ndarray:
     """A phone-photo-like BGR image: textured paper, light falling off, a soft shadow over half the
     sheet, a slight rotation, blur and a JPEG; ``text`` in blue ink (``lines`` lines of it), its
-    capitals ``scale`` × 22 px tall in the 1200 × 900 photo (3: 66 px; 0.8: 18 px, 1.5% of it)."""
+    capitals ``scale`` × 22 px tall in the 1200 × 900 photo (3: 66 px; 0.8: 18 px, 1.5% of it);
+    ``paper`` "plain", or ruled as French school sheets are ("seyes", "squared": ``_rule``)."""
     rng = np.random.default_rng(seed)
     h, w = 900, 1200
     ink = np.zeros((h, w), np.uint8)
@@ -18,6 +41,7 @@ def paper_photo(text: str | None = "MARTIN", shadow: bool = True, seed: int = 0,
         cv2.putText(ink, text, (200, 430 + 120 * k - 60 * (lines - 1)), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, 255, max(2, round(2 * scale)), cv2.LINE_AA)
     img = np.full((h, w, 3), (235, 240, 245), np.float32)
+    _rule(img, paper)
     img += cv2.resize(rng.normal(0, 4, (90, 120)).astype(np.float32), (w, h))[:, :, None]
     alpha = ink.astype(np.float32)[:, :, None] / 255.0
     img += alpha * (np.array([160, 60, 20], np.float32) - img)

@@ -186,6 +186,22 @@ def test_photo_with_shadow_is_cropped_to_the_name_not_the_shadow():
     assert photo[:, ink_cols[-1] + 4:].min() > 0.9  # paper, not shadow, after the name
 
 
+@pytest.mark.parametrize("paper", ["seyes", "squared"])
+def test_a_name_written_across_school_ruling_is_cropped_to_the_name(paper):
+    """Seyès ruling's lines cross every letter and join them into one component with the lines and
+    the margin, which went as a ruled line: the crop was the whole photo, the name 3 px tall."""
+    plain, ruled = preprocess(paper_photo()), preprocess(paper_photo(paper=paper))
+    check_model_input(ruled)
+
+    def ink_box(x: np.ndarray) -> tuple[int, int]:
+        rows, cols = np.flatnonzero((x < 0.5).any(axis=1)), np.flatnonzero((x < 0.5).any(axis=0))
+        return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+    (plain_h, plain_w), (ruled_h, ruled_w) = ink_box(plain), ink_box(ruled)
+    assert ruled_h >= 0.7 * config.IMG_HEIGHT and abs(ruled_w - plain_w) <= 0.05 * plain_w
+    assert abs((ruled < 0.5).mean() - (plain < 0.5).mean()) < 0.01  # no rules left to speak of
+
+
 def test_a_name_written_small_in_a_photo_is_found():
     """Capitals 18 px tall in a 1200-px photo: a 5 mm name in a photo of a page. A line under 2% of
     the photo's long side used to be taken for dust, and the whole photo shrunk into the input."""

@@ -46,6 +46,11 @@ def test_reads_a_phone_photo_stored_sideways_as_phones_do(recognizer, decoder):
     assert recognizer.read([stored_sideways(paper_photo(text="MARTIN"))], decoder)[0].text == "MARTIN"
 
 
+@pytest.mark.parametrize("paper", ["seyes", "squared"])
+def test_reads_a_name_written_on_french_school_paper(recognizer, decoder, paper):
+    assert recognizer.read([paper_photo(text="LEA", paper=paper, seed=5)], decoder)[0].text == "LEA"
+
+
 def test_reads_a_name_written_small_in_a_photo(recognizer, decoder):
     assert recognizer.read([paper_photo(scale=0.8)], decoder)[0].text == "MARTIN"
 
