@@ -278,7 +278,9 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
     chain into one line and the cut-off rows of a form above and below stay apart. The line with
     the most ink wins; marks whose centre lies within its height (an apostrophe) join it. In a
     form field (``field``: ``is_form_field`` of the image) every line is kept instead, except the
-    slivers of cut-off rows and a printed label above the name (``_field_lines``).
+    slivers of cut-off rows and a printed label above the name (``_field_lines``). Elsewhere a
+    long line is first thinned away rather than set aside (``_strip_ruling``), since letters
+    written across ruled paper join its lines.
     """
     H, W = ink.shape
     found = _components(ink)
@@ -286,8 +288,8 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
         return None
     labels, stats, centroids, solid, lines = found
     # long lines across the image, not solid areas at the border (a table goes whole)
-    rules = lines & ~solid & (stats[1:, cv2.CC_STAT_WIDTH] > 0.3 * W)
-    stripped = _strip_ruling(ink, labels, stats, np.flatnonzero(rules) + 1) if not field and rules.any() else None
+    rules = np.flatnonzero(lines & ~solid & (stats[1:, cv2.CC_STAT_WIDTH] > 0.3 * W)) + 1
+    stripped = None if field or not rules.size else _strip_ruling(ink, labels, stats, rules)
     if stripped is not None:
         # letters written across ruled or squared paper join its lines in one component, which
         # would go with them: its rules are stripped, and the components found again
@@ -358,7 +360,7 @@ def _strip_ruling(ink: np.ndarray, labels: np.ndarray, stats: np.ndarray,
     """The ink less the rules of ruled or squared paper (the line components ``line_labels`` and
     the pieces of them that are too short to count as lines): what was written across them stays.
 
-    A ruled line is thinner than a pen stroke. Its thickness is the commonest vertical run of the
+    A ruled line is thinner than a pen stroke. Its thickness is the median vertical run of the
     line components' pixels; what a bar of twice that thickness (and one more pixel) fits in, once
     upright and once lying (morphological openings), is thicker than a rule. The line components
     keep only that, so horizontal and vertical rules and a margin go, and letters, thicker, stay
