@@ -11,7 +11,7 @@ import pytest
 
 from hwr import config
 from hwr.preprocess import ImageError, has_ink, is_form_field, preprocess, read_image, stroke_width, to_uint8
-from photos import clean_scan, paper_photo, with_orientation
+from photos import clean_scan, paper_photo, stored_sideways, with_orientation
 
 SHAPE = (config.IMG_HEIGHT, config.IMG_WIDTH)
 
@@ -150,6 +150,24 @@ def test_exif_orientation_turns_the_image_as_pillow_does(fmt):
         theirs = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data)).convert("RGB"))).astype(int)
         assert ours.shape == theirs.shape, (fmt, orientation)
         assert np.abs(ours - theirs).mean() < 2, (fmt, orientation)  # JPEG: two decoders' round-off
+
+
+def test_a_12_megapixel_phone_photo_is_decoded_at_half_size_and_turned_upright():
+    """A phone's 4032 × 3024 JPEG, stored sideways: libjpeg decodes its brightness at half the size
+    (2016 px, not 4032 shrunk to the working size), and the EXIF turn still applies."""
+    from PIL import Image, ImageOps
+
+    photo = cv2.resize(paper_photo(), (4032, 3024), interpolation=cv2.INTER_CUBIC)  # 4:3, as phones
+    data = stored_sideways(photo)
+    gray = read_image(data)
+    assert gray.shape == (1512, 2016)  # upright (landscape), half size, one channel
+    theirs = ImageOps.exif_transpose(Image.open(io.BytesIO(data)).convert("L")).resize((2016, 1512), Image.BOX)
+    assert np.abs(gray.astype(int) - np.asarray(theirs).astype(int)).mean() < 2
+    small = preprocess(cv2.resize(photo, (1200, 900), interpolation=cv2.INTER_AREA))
+    big = preprocess(data)
+    check_model_input(big)
+    cols = [np.flatnonzero((x < 0.5).any(axis=0)) for x in (small, big)]
+    assert abs((cols[0][-1] - cols[0][0]) - (cols[1][-1] - cols[1][0])) <= 8  # the same crop of the name
 
 
 def test_stroke_normalisation_thins_thick_drawings():

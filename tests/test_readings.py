@@ -7,6 +7,7 @@ still reads, through the one preprocessing.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -40,6 +41,11 @@ def decoder(recognizer) -> str:
 @pytest.mark.parametrize("text, seed", [("MARTIN", 0), ("LEA", 3), ("JEAN-PIERRE", 4)])
 def test_reads_a_phone_photo_with_a_shadow(recognizer, decoder, text, seed):
     assert recognizer.read([paper_photo(text=text, seed=seed)], decoder)[0].text == text
+
+
+def test_reads_a_12_megapixel_phone_photo_stored_sideways(recognizer, decoder):
+    photo = cv2.resize(paper_photo(text="CAMILLE", seed=2), (4032, 3024), interpolation=cv2.INTER_CUBIC)
+    assert recognizer.read([stored_sideways(photo)], decoder)[0].text == "CAMILLE"
 
 
 def test_reads_a_phone_photo_stored_sideways_as_phones_do(recognizer, decoder):
