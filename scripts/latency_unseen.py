@@ -12,7 +12,6 @@ right, and writes them, with the machine's load average, to ``reports/unseen/lat
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hwr import atomic, config  # noqa: E402
 from hwr.bench import _ms, _timed, machine_info  # noqa: E402
+from hwr.data import read_labels  # noqa: E402
 from hwr.preprocess import preprocess  # noqa: E402
 from hwr.recognizer import load_recognizer  # noqa: E402
 
@@ -39,13 +39,11 @@ PHONE_SIDE = 4032
 
 
 def _labels(files: list[Path]) -> dict[str, str]:
-    """FILENAME → IDENTITY from the Kaggle-layout labels file(s) beside the images' folder."""
-    found: dict[str, str] = {}
-    if files:
-        for table in files[0].parent.parent.parent.glob("written_name_*.csv"):
-            with table.open(newline="") as f:
-                found |= {row["FILENAME"]: row["IDENTITY"] for row in csv.DictReader(f)}
-    return found
+    """FILENAME → IDENTITY for images in a Kaggle-layout folder (ROOT/SPLIT_v2/SPLIT/)."""
+    if not files:
+        return {}
+    labels = read_labels(files[0].parents[2], files[0].parent.name)
+    return dict(zip(labels["FILENAME"], labels["IDENTITY"]))
 
 
 def _as_phone_photo(data: bytes) -> bytes:
