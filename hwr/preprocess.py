@@ -39,9 +39,10 @@ from hwr import config
 #: transparent image composited onto black; letters written across ruled or squared paper kept when
 #: its lines go. Of the crops, canvases and photos measured, one photo preprocesses differently.
 #: v9: images are worked on at up to 2,000 px on the long side, not 4,000, and a JPEG twice that
-#: size is decoded at a half, a quarter or an eighth; no image measured is that large. v10: shrinking
-#: by ``shrink``, within half a grey level of OpenCV's area resize and several times faster; of the
-#: crops, canvases and photos measured, the readings of one canvas change.)
+#: size is decoded at a half, a quarter or an eighth; no image measured is that large. v10: every
+#: shrink is ``shrink`` (within half a grey level of OpenCV's area resize, several times faster) and
+#: the paper's level is read on the background estimate's small copy: Kaggle crops as in v9, and
+#: every measured set reads as before but the held-out-font canvases, one name more right.)
 PREPROCESS_VERSION = 10
 
 
@@ -262,7 +263,8 @@ def flatten_background(gray: np.ndarray) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
     background = cv2.GaussianBlur(background, (0, 0), k / 3)
-    paper = float(np.percentile(background, 90))  # on the small copy: the same level, 3 ms less
+    # the paper's level from the small copy (3 ms less on a photo); it only sets the floor below
+    paper = float(np.percentile(background, 90))
     if small is not gray:
         background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
     # in place, in the estimate's own array: three passes over a photo's pixels, not three copies
