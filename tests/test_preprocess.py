@@ -172,9 +172,9 @@ def test_a_12_megapixel_phone_photo_is_decoded_at_half_size_and_turned_upright()
 
 @pytest.mark.parametrize("factor", [2000 / 2016, 0.8, 0.5, 0.3, 160 / 1512])
 def test_shrink_is_opencvs_area_resize_to_within_half_a_grey_level(factor):
-    """``shrink`` stands in for ``cv2.INTER_AREA`` (several times slower at these factors) at each
-    factor a 12 Mpixel photo meets in ``preprocess``: the same size, within half a grey level on
-    average, and exact when the factor is a whole number's inverse."""
+    """``shrink`` stands in for ``cv2.INTER_AREA`` (several times slower at such factors): at the
+    factors a 12 Mpixel photo meets in ``preprocess`` (2016 → 2000, 2000 → 1600, → 160 px) and two
+    between, the same size, within half a grey level on average, and exact at 1/2."""
     from hwr.preprocess import shrink
 
     photo = cv2.resize(paper_photo(), (2016, 1512), interpolation=cv2.INTER_CUBIC)
