@@ -2,6 +2,7 @@
 
     python scripts/make_unseen.py                       # data/unseen/{canvas,photo}, 150 names each
     python scripts/make_unseen.py --dev-mix runs/dev17 --seed 1601 -n 100   # checkpoint selection
+    python scripts/make_unseen.py --case title --out data/unseen/title   # the same names as "Marie"
     python -m hwr.evaluate --data-dir data/unseen/photo --split test --rows all --decoder lexicon
 
 The names come from the lexicon and the hands from fonts the model is never trained on
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hwr import config, synth  # noqa: E402
 from hwr.data import file_number, image_dir, read_labels  # noqa: E402
 from hwr.lexicon import load_lexicon  # noqa: E402
+from hwr.synth.case import CASES, in_case  # noqa: E402
 
 log = logging.getLogger("make_unseen")
 
@@ -159,8 +161,12 @@ def photo_image(text: str, font: str, rng: np.random.Generator) -> bytes:
 
 
 def write_look(images: Path, look: str, n: int, fonts: list[Path], names: list[str], seed: int,
-               first: int = 1) -> list[tuple[str, str, str]]:
-    """``n`` images of ``look`` into ``images`` as TEST_{first:04d}...; their (file, name, font) rows."""
+               first: int = 1, case: str = "capitals") -> list[tuple[str, str, str]]:
+    """``n`` images of ``look`` into ``images`` as TEST_{first:04d}...; their (file, name, font) rows.
+
+    ``case`` is how each name is written (``title``: "Marie"); its label stays in capitals. The
+    names, fonts, pens and places are those of the capitals for the same seed.
+    """
     images.mkdir(parents=True, exist_ok=True)
     suffix = ".png" if look == "canvas" else ".jpg"
     rows = []
@@ -169,10 +175,11 @@ def write_look(images: Path, look: str, n: int, fonts: list[Path], names: list[s
         text = names[int(rng.integers(len(names)))]
         font = str(fonts[i % len(fonts)])
         name = f"TEST_{first + i:04d}{suffix}"
+        hand = in_case(text, case, font)
         if look == "canvas":
-            cv2.imwrite(str(images / name), canvas_image(text, font, rng))
+            cv2.imwrite(str(images / name), canvas_image(hand, font, rng))
         else:
-            (images / name).write_bytes(photo_image(text, font, rng))
+            (images / name).write_bytes(photo_image(hand, font, rng))
         rows.append((name, text, Path(font).name))
     return rows
 
@@ -241,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--font-dir", type=Path, default=None,
                         help="fonts to write with (default: the held-out shared fonts)")
     parser.add_argument("--lexicon", type=Path, default=config.default_lexicon())
+    parser.add_argument("--case", choices=[c for c in CASES if c != "marked"], default="capitals",
+                        help="how the names are written, e.g. title: Marie, labelled MARIE (default: "
+                             "%(default)s; a font without lower case writes capitals)")
     parser.add_argument("--dev-mix", type=Path, default=None, metavar="DIR",
                         help="instead: build a development folder in DIR (real crops, see --real-dev, "
                              "+ -n canvas + -n photos) for train.py's checkpoint selection; use another "
@@ -277,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for look in looks:
         out = args.out / look
-        write_labels(out, write_look(out / "test_v2" / "test", look, args.n, fonts, names, args.seed))
+        write_labels(out, write_look(out / "test_v2" / "test", look, args.n, fonts, names, args.seed,
+                                     case=args.case))
         log.info("%s: %d images in %s", look, args.n, out)
     return 0
 

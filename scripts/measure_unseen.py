@@ -33,6 +33,13 @@ SETS = {
     "photo": ("phone photos, held-out fonts", UNSEEN / "photo", "test", "all"),
     "npm-canvas": ("canvas drawings, fonts not in shared/", UNSEEN / "npm" / "canvas", "test", "all"),
     "npm-photo": ("phone photos, fonts not in shared/", UNSEEN / "npm" / "photo", "test", "all"),
+    # the same names, fonts, pens and places written in title case ("Marie"; make_unseen.py --case title)
+    "title-canvas": ("canvas drawings in title case, held-out fonts", UNSEEN / "title" / "canvas", "test", "all"),
+    "title-photo": ("phone photos in title case, held-out fonts", UNSEEN / "title" / "photo", "test", "all"),
+    "npm-title-canvas": ("canvas drawings in title case, fonts not in shared/", UNSEEN / "npm-title" / "canvas",
+                         "test", "all"),
+    "npm-title-photo": ("phone photos in title case, fonts not in shared/", UNSEEN / "npm-title" / "photo",
+                        "test", "all"),
 }
 DECODERS = ("greedy", "beam", "lexicon")
 

@@ -50,6 +50,20 @@ def test_the_same_seed_gives_the_same_images(make_unseen, tmp_path):
         assert first and [p.read_bytes() for p in first] == [p.read_bytes() for p in again]
 
 
+def test_title_case_sets_write_the_same_names_in_the_same_places_labelled_in_capitals(make_unseen, tmp_path):
+    for case in ("capitals", "title"):
+        assert make_unseen.main(["--out", str(tmp_path / case), "-n", "4", "--seed", "9", "--looks", "canvas",
+                                 "--case", case]) == 0
+    caps, title = (tmp_path / "capitals" / "canvas", tmp_path / "title" / "canvas")
+    for table in ("written_name_test_v2.csv", "fonts.csv"):
+        assert (caps / table).read_text() == (title / table).read_text()
+    labels = [s.text for s in load_split(title, "test")[0]]
+    assert labels == [t.upper() for t in labels]
+    images = [[cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((d / "test_v2" / "test").iterdir())]
+              for d in (caps, title)]
+    assert sum(not np.array_equal(a, b) for a, b in zip(*images)) >= 2  # fonts with lower case write it
+
+
 def test_dev_mix_links_the_real_splits_and_adds_both_looks(make_unseen, tmp_path, bundled_data):
     fonts = synth.usable_fonts(config.SHARED_FONTS, heldout=True)
     make_unseen.make_dev_mix(tmp_path, bundled_data, (1, 4), 2, fonts, ["LEA", "JEAN-LUC"], seed=1)

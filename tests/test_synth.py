@@ -11,8 +11,9 @@ import pytest
 from hwr import config, synth
 from hwr.alphabet import Alphabet
 from hwr.config import MAX_LABEL_LEN, SHARED_FONTS
-from hwr.synth.canvas import stick_lines
-from hwr.synth.fonts import mask_stroke_width
+from hwr.synth.canvas import render_canvas, stick_lines
+from hwr.synth.case import CASES, in_case, plain, written
+from hwr.synth.fonts import draws, mask_stroke_width
 from hwr.synth.hand import SKELETON_INK, handwriting, thin
 
 NAMES = ["MARTIN", "JEAN-PIERRE", "D'ALMEIDA", "MARIE CLAIRE", "QUENTIN", "WXYZ"]
@@ -202,3 +203,46 @@ def test_stick_letters_write_every_character_as_a_mouse_would():
     short, long = stick_lines("LEO", rng, 100), stick_lines("MARIE-CLAIRE", rng, 100)
     assert set(np.unique(short)) <= {0, 255} and 80 <= short.shape[0] <= 180
     assert long.shape[1] > 2.5 * short.shape[1]
+
+
+def test_a_hand_writes_the_label_in_other_cases_with_accents_but_never_other_letters(fonts):
+    rng = np.random.default_rng(0)
+    texts = []
+    for i in range(600):
+        label, font = NAMES[i % len(NAMES)], str(fonts[i % len(fonts)])
+        text = written(label, font, rng)
+        assert plain(text) == label
+        assert all(c == label[k] or draws(font, c) for k, c in enumerate(text))  # never a box
+        texts.append(text)
+    capitals = sum(t in NAMES for t in texts) / len(texts)
+    assert 0.55 <= capitals <= 0.8  # capitals (60%), and dotted i's or accents that did not happen
+    assert any(t != t.upper() and t == t.lower() for t in texts)  # lower case
+    assert any(t[0].isupper() and t[1:] == t[1:].lower() and t != t.upper() for t in texts)  # title case
+    assert any(c in t for t in texts for c in "ÉÈéè")  # accents, mostly on E
+
+
+def test_in_case_writes_words_as_people_do_and_falls_back_to_what_the_font_draws(fonts):
+    font = next(str(f) for f in fonts if all(draws(str(f), c) for c in "abcdefghijklmnopqrstuvwxyz"))
+    assert in_case("JEAN-PIERRE", "title", font) == "Jean-Pierre"
+    assert in_case("D'ALMEIDA", "title", font) == "D'Almeida"
+    assert in_case("MARIE CLAIRE", "lower", font) == "marie claire"
+    assert in_case("MARIE", "capitals", font, np.random.default_rng(0)) == "MARIE"
+    with pytest.raises(ValueError, match="unknown case"):
+        in_case("MARIE", "upper", font)
+    # a font without accents writes the bare letter, never its missing-glyph box
+    bare = [str(f) for f in fonts if not draws(str(f), "é")]
+    assert bare, "every shared font has accents: pick another check"
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        text = in_case("HELENE", "lower", bare[0], rng)
+        assert set(text) <= set("helne"), text
+
+
+def test_a_mouse_draws_capitals_whatever_case_the_name_is_written_in(fonts):
+    """Half the canvas names are stick letters, which exist for capitals only: "Marie" drawn that way
+    is MARIE, the same strokes as the capitals, not the M alone with the rest taken for spaces."""
+    font = str(fonts[0])
+    same = [np.array_equal(render_canvas("Marie-Ève", font, np.random.default_rng(s)),
+                           render_canvas("MARIE-EVE", font, np.random.default_rng(s))) for s in range(12)]
+    assert 2 <= sum(same) <= 10  # the stick letters equal; the font's centre lines differ
+    assert set(CASES) == {"capitals", "marked", "title", "lower"}

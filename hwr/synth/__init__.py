@@ -7,7 +7,8 @@ in three looks, one module each:
 * ``canvas`` (:mod:`hwr.synth.canvas`): a name drawn with a mouse or a finger on the app's canvas;
 * ``photo`` (:mod:`hwr.synth.photo`): a name written on paper and photographed with a phone.
 
-All three write with :mod:`hwr.synth.hand` in the fonts of :mod:`hwr.synth.fonts`;
+All three write with :mod:`hwr.synth.hand` in the fonts of :mod:`hwr.synth.fonts`, in the case
+:mod:`hwr.synth.case` picks (capitals, title or lower case, accents; the label stays in capitals);
 :mod:`hwr.synth.generate` picks each sample's look and renders many in parallel. Everything random
 comes from the ``np.random.Generator`` of each sample, so a sample depends only on its seed.
 """
@@ -19,7 +20,7 @@ from hwr.synth.hand import centre_lines, pen_ink
 from hwr.synth.names import sample_names
 
 #: Bumped when the renderer changes, so caches of rendered names are rebuilt.
-SYNTH_VERSION = 4
+SYNTH_VERSION = 5
 
 __all__ = [
     "DECORATIVE_FONTS", "FONT_SUFFIXES", "PHOTO_FRACTION", "STICK_LETTERS", "STYLES", "SYNTH_VERSION",

@@ -12,6 +12,7 @@ import math
 import cv2
 import numpy as np
 
+from hwr.synth.case import plain
 from hwr.synth.hand import centre_lines, ellipse, pad
 
 #: Capitals as people draw them with a mouse or a finger: straight strokes and rough arcs, in a box
@@ -95,7 +96,7 @@ def render_canvas(text: str, path: str, rng: np.random.Generator) -> np.ndarray:
     brush_per_cap = rng.uniform(0.05, 0.2)
     cap = rng.uniform(90, 200)
     if rng.random() < 0.5:
-        lines = stick_lines(text, rng, cap)
+        lines = stick_lines(plain(text), rng, cap)  # a mouse draws capitals
     else:
         # the brush widens every letter, so the gaps grow with it
         lines = centre_lines(text, path, rng, cap, extra_spacing=1.3 * brush_per_cap)

@@ -139,6 +139,18 @@ def _font_problem(path: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=8192)
+def draws(path: str, ch: str) -> bool:
+    """Whether the font draws ``ch`` with ink of its own: not empty, not its missing-glyph box.
+
+    ``usable_fonts`` asks this of every label character at once; the hand (``hwr.synth.case``) asks
+    it of a lower-case or accented letter before writing one, since many fonts have capitals only.
+    """
+    probe = 64
+    ink = _trimmed(glyph(path, probe, ch).mask)
+    return ink.size > 0 and not _same(ink, _notdef(path, probe))
+
+
 def font_problem(path: Path | str) -> str | None:
     """Why a font cannot write every name (a missing, empty or duplicate glyph...), or None if it can."""
     return _font_problem(str(path))

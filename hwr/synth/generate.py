@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hwr.synth.canvas import render_canvas
+from hwr.synth.case import written
 from hwr.synth.form import render_form
 from hwr.synth.names import sample_names
 from hwr.synth.photo import render_photo
@@ -70,7 +71,7 @@ def _make_sample(job: _Job, index: int, text: str) -> np.ndarray:
     else:
         style = "form"
     font = job.fonts[int(rng.integers(len(job.fonts)))]
-    image = render_name(text, font, rng, style)
+    image = render_name(written(text, font, rng), font, rng, style)
     return job.transform(image) if job.transform is not None else image
 
 
