@@ -14,7 +14,8 @@ OVERRIDE = "draw_image_override"
 
 st.title("Draw a name")
 card = ui.model_card()
-st.markdown("Write a name in **capitals** on the white area, with the mouse, a pen or a finger; "
+st.markdown("Write a name on the white area, with the mouse, a pen or a finger (capitals read best; "
+            "\"Marie\" is read as MARIE); "
             "it is read every time you lift the pen. The canvas' toolbar (top right) undoes a stroke.")
 
 st.session_state.setdefault("draw_canvas_version", 0)

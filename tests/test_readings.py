@@ -71,6 +71,14 @@ def test_reads_canvas_drawings_in_hands_it_never_saw(recognizer, decoder):
     assert readings == list(UNSEEN_CANVAS.values())
 
 
+def test_reads_names_drawn_in_title_case_as_their_capitals(recognizer, decoder):
+    """The same drawings written "Desjardins", "Magda", ... (data/unseen/npm-title/canvas, ``make_unseen.py
+    --case title``): the model before ``hwr.synth.case`` read the first three as DEBATINE, MAOOQ, BOTIME."""
+    folder = config.ROOT / "data" / "unseen" / "npm-title" / "canvas" / "test_v2" / "test"
+    names = dict(list(UNSEEN_CANVAS.items())[:7])
+    assert [p.text for p in recognizer.read([folder / f for f in names], decoder)] == list(names.values())
+
+
 def test_a_photo_without_writing_is_said_to_hold_none(recognizer, decoder):
     blank = paper_photo(text=None)
     assert not has_ink(recognizer.preprocess(blank))
