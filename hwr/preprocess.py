@@ -42,8 +42,10 @@ from hwr import config
 #: size is decoded at a half, a quarter or an eighth; no image measured is that large. v10: every
 #: shrink is ``shrink`` (within half a grey level of OpenCV's area resize, several times faster) and
 #: the paper's level is read on the background estimate's small copy: Kaggle crops as in v9, and
-#: every measured set reads as before but the held-out-font canvases, one name more right.)
-PREPROCESS_VERSION = 10
+#: every measured set reads as before but the held-out-font canvases, one name more right. v11: ink
+#: touching the image's edge counts for a tenth when lines compete, so a shadow's corner or a page
+#: edge no longer outweighs a name in lower case; form fields as in v10.)
+PREPROCESS_VERSION = 11
 
 
 class ImageError(ValueError):
@@ -311,6 +313,12 @@ def is_form_field(image: np.ndarray) -> bool:
     return not transparent and h <= _SCANNED_FIELD_SIDE and w >= 3 * h
 
 
+#: What the ink of a component touching the image's edge counts for when lines compete (photos,
+#: pages, drawings; a form field keeps its lines): too small to be ``solid`` but more ink than a
+#: name written in lower case, a shadow's corner or a page edge outweighed the name before.
+_EDGE_WEIGHT = 0.1
+
+
 def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) of the line of writing in a boolean ink mask, or None if none.
 
@@ -319,7 +327,7 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
     noise, JPEG blocks: under 2% of the largest component). The rest are grouped into lines by
     their middle halves overlapping vertically, so letters of a slightly rotated or bouncing name
     chain into one line and the cut-off rows of a form above and below stay apart. The line with
-    the most ink wins; marks whose centre lies within its height (an apostrophe) join it. In a
+    the most ink wins, ink touching the image's edge counting for a tenth (``_EDGE_WEIGHT``); marks whose centre lies within its height (an apostrophe) join it. In a
     form field (``field``: ``is_form_field`` of the image) every line is kept instead, except the
     slivers of cut-off rows and a printed label above the name (``_field_lines``). Elsewhere a
     long line is first thinned away rather than set aside (``_strip_ruling``), since letters
@@ -356,7 +364,10 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
         kept = np.concatenate(_field_lines(groups, x, y, w, h, area, (H, W)))
         left, right = x[kept].min(), (x[kept] + w[kept]).max()
         return int(y[kept].min()), int((y[kept] + h[kept]).max()), int(left), int(right)
-    best = max(groups, key=lambda g: area[g].sum())
+    # ink at the image's edge counts for a tenth: what is left of a shadow's core in a corner or of
+    # the table below the page, where the writing is inside the picture
+    weight = np.where((x == 0) | (y == 0) | (x + w == W) | (y + h == H), _EDGE_WEIGHT, 1.0)
+    best = max(groups, key=lambda g: (area[g] * weight[g]).sum())
     top, bottom = y[best].min(), (y[best] + h[best]).max()
     if bottom - top < max(4.0, 0.01 * max(H, W)):
         # only dust: no writing. 1% of the long side: capitals 5 mm tall in a photo of an A4 page

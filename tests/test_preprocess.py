@@ -237,6 +237,23 @@ def test_a_name_written_across_school_ruling_is_cropped_to_the_name(paper):
     assert abs((ruled < 0.5).mean() - (plain < 0.5).mean()) < 0.01  # no rules left to speak of
 
 
+def test_a_shadow_in_the_photos_corner_does_not_outweigh_a_name_in_lower_case():
+    """A name in lower case is little ink; the core of a shadow over a corner (too small a share of
+    the photo to go as a solid area) was more, and the crop was the corner: "Nine" read as A."""
+    name = paper_photo(text="martin", scale=1.5, shadow=False)
+    cornered = name.astype(np.float32)
+    ys, xs = np.mgrid[0:name.shape[0], 0:name.shape[1]].astype(np.float32)
+    cornered *= (0.15 + 0.85 / (1.0 + np.exp(-(np.hypot(xs, ys) - 140.0) / 12.0)))[:, :, None]
+    cornered = cornered.astype(np.uint8)
+    clean, shaded = preprocess(name), preprocess(cornered)
+    check_model_input(shaded)
+    clean_cols, shaded_cols = (np.flatnonzero((x < 0.5).any(axis=0)) for x in (clean, shaded))
+    assert clean_cols[-1] - clean_cols[0] > 100  # the name, across the input
+    # the same crop: the name as wide and as inked, not the corner (16 columns of black before)
+    assert abs((shaded_cols[-1] - shaded_cols[0]) - (clean_cols[-1] - clean_cols[0])) <= 5
+    assert abs((shaded < 0.5).mean() - (clean < 0.5).mean()) < 0.02
+
+
 def test_a_name_written_small_in_a_photo_is_found():
     """Capitals 18 px tall in a 1200-px photo: a 5 mm name in a photo of a page. A line under 2% of
     the photo's long side used to be taken for dust, and the whole photo shrunk into the input."""
