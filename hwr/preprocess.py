@@ -327,11 +327,12 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
     noise, JPEG blocks: under 2% of the largest component). The rest are grouped into lines by
     their middle halves overlapping vertically, so letters of a slightly rotated or bouncing name
     chain into one line and the cut-off rows of a form above and below stay apart. The line with
-    the most ink wins, ink touching the image's edge counting for a tenth (``_EDGE_WEIGHT``); marks whose centre lies within its height (an apostrophe) join it. In a
-    form field (``field``: ``is_form_field`` of the image) every line is kept instead, except the
-    slivers of cut-off rows and a printed label above the name (``_field_lines``). Elsewhere a
-    long line is first thinned away rather than set aside (``_strip_ruling``), since letters
-    written across ruled paper join its lines.
+    the most ink wins, ink touching the image's edge counting for a tenth (``_EDGE_WEIGHT``); marks
+    whose centre lies within its height (an apostrophe) join it. In a form field (``field``:
+    ``is_form_field`` of the image) every line is kept instead, except the slivers of cut-off rows
+    and a printed label above the name (``_field_lines``). Elsewhere a long line is first thinned
+    away rather than set aside (``_strip_ruling``), since letters written across ruled paper join
+    its lines.
     """
     H, W = ink.shape
     found = _components(ink)

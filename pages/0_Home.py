@@ -7,9 +7,10 @@ from hwr import ui
 st.title("Reading handwritten names")
 st.markdown(
     "This app reads **handwritten names** the way they appear on paper forms: one line, in capitals "
-    "or not (it answers in capitals), written by hand. A **CRNN** does the reading: convolution layers look at strokes, bidirectional "
-    "recurrent layers read the line from left to right, and the network gives, for every thin "
-    "vertical slice of the image (a *timestep*), a probability for each letter and for *nothing here*. "
+    "or not (it answers in capitals), written by hand. A **CRNN** does the reading: convolution "
+    "layers look at strokes, bidirectional recurrent layers read the line from left to right, and "
+    "the network gives, for every thin vertical slice of the image (a *timestep*), a probability "
+    "for each letter and for *nothing here*. "
     "It was trained with **CTC**, which lets it learn from whole names without being told where "
     "each letter is; a decoder turns the probabilities into text."
 )
