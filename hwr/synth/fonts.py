@@ -99,43 +99,18 @@ def _notdef(path: str, size: int) -> np.ndarray:
     return _trimmed(glyph(path, size, "\U0010fffd").mask)
 
 
-@lru_cache(maxsize=512)
-def _font_problem(path: str) -> str | None:
-    probe = 64
-    try:
-        _font(path, probe)
-    except OSError as err:
-        return f"cannot be loaded ({err})"
+#: The size glyphs are checked at (``draws``, ``font_problem``): large enough to tell boxes apart.
+_PROBE = 64
+
+
+def _missing(path: str, ch: str) -> str | None:
+    """How the font fails to draw ``ch`` ("empty", or its missing-glyph box), or None if it draws it."""
+    ink = _trimmed(glyph(path, _PROBE, ch).mask)
+    if ink.size == 0:
+        return f"renders {ch!r} empty"
     # A letter drawn exactly like the missing-glyph box is missing, not drawn.
-    notdef = _notdef(path, probe)
-    seen: dict[bytes, str] = {}
-    for ch in DEFAULT_CHARS:
-        if ch == " ":
-            continue
-        g = glyph(path, probe, ch)
-        ink = _trimmed(g.mask)
-        if ink.size == 0:
-            return f"renders {ch!r} empty"
-        key = ink.tobytes() + bytes(str(ink.shape), "ascii")
-        if _same(ink, notdef):
-            return f"has no glyph for {ch!r} (draws the missing-glyph box)"
-        if key in seen:
-            return f"renders {seen[key]!r} and {ch!r} identically"
-        seen[key] = ch
-    space = glyph(path, probe, " ")
-    if _trimmed(space.mask).size:
-        return "draws ink for a space (ruled or decorated background)"
-    if space.advance <= 0:
-        return "gives a space no width"
-    hyphen = _trimmed(glyph(path, probe, "-").mask)
-    if hyphen.shape[1] <= hyphen.shape[0]:
-        return "draws the hyphen taller than wide"
-    apos = glyph(path, probe, "'")
-    cap = -glyph(path, probe, "H").top
-    if apos.top + apos.mask.shape[0] > -0.3 * cap:
-        return "draws the apostrophe down at the baseline, like a comma"
-    if Path(path).stem in DECORATIVE_FONTS:
-        return "decorative letters (checked by eye)"
+    if _same(ink, _notdef(path, _PROBE)):
+        return f"has no glyph for {ch!r} (draws the missing-glyph box)"
     return None
 
 
@@ -147,9 +122,41 @@ def draws(path: str, ch: str) -> bool:
     asks it of a lower-case or accented letter before writing one: ten of the shared training fonts
     draw no accented letter.
     """
-    probe = 64
-    ink = _trimmed(glyph(path, probe, ch).mask)
-    return ink.size > 0 and not _same(ink, _notdef(path, probe))
+    return _missing(path, ch) is None
+
+
+@lru_cache(maxsize=512)
+def _font_problem(path: str) -> str | None:
+    try:
+        _font(path, _PROBE)
+    except OSError as err:
+        return f"cannot be loaded ({err})"
+    seen: dict[bytes, str] = {}
+    for ch in DEFAULT_CHARS:
+        if ch == " ":
+            continue
+        if problem := _missing(path, ch):
+            return problem
+        ink = _trimmed(glyph(path, _PROBE, ch).mask)
+        key = ink.tobytes() + bytes(str(ink.shape), "ascii")
+        if key in seen:
+            return f"renders {seen[key]!r} and {ch!r} identically"
+        seen[key] = ch
+    space = glyph(path, _PROBE, " ")
+    if _trimmed(space.mask).size:
+        return "draws ink for a space (ruled or decorated background)"
+    if space.advance <= 0:
+        return "gives a space no width"
+    hyphen = _trimmed(glyph(path, _PROBE, "-").mask)
+    if hyphen.shape[1] <= hyphen.shape[0]:
+        return "draws the hyphen taller than wide"
+    apos = glyph(path, _PROBE, "'")
+    cap = -glyph(path, _PROBE, "H").top
+    if apos.top + apos.mask.shape[0] > -0.3 * cap:
+        return "draws the apostrophe down at the baseline, like a comma"
+    if Path(path).stem in DECORATIVE_FONTS:
+        return "decorative letters (checked by eye)"
+    return None
 
 
 def font_problem(path: Path | str) -> str | None:
