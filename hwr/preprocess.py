@@ -367,7 +367,7 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
         return int(y[kept].min()), int((y[kept] + h[kept]).max()), int(left), int(right)
     # ink at the image's edge counts for a tenth: what is left of a shadow's core in a corner or of
     # the table below the page, where the writing is inside the picture
-    weight = np.where((x == 0) | (y == 0) | (x + w == W) | (y + h == H), _EDGE_WEIGHT, 1.0)
+    weight = np.where(_at_edge(x, y, w, h, (H, W)), _EDGE_WEIGHT, 1.0)
     best = max(groups, key=lambda g: (area[g] * weight[g]).sum())
     top, bottom = y[best].min(), (y[best] + h[best]).max()
     if bottom - top < max(4.0, 0.01 * max(H, W)):
@@ -381,6 +381,13 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
     return int(top), int(bottom), int(left), int(right)
 
 
+def _at_edge(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray,
+             shape: tuple[int, int]) -> np.ndarray:
+    """Which component boxes (left ``x``, top ``y``, width ``w``, height ``h``) touch the image's edge."""
+    H, W = shape
+    return (x == 0) | (y == 0) | (x + w == W) | (y + h == H)
+
+
 def _components(ink: np.ndarray) -> tuple[np.ndarray, ...] | None:
     """The ink's connected components (labels, stats, centroids as OpenCV gives them) and which of
     them are solid areas at the border and which long thin lines, or None for a mask without ink."""
@@ -389,8 +396,7 @@ def _components(ink: np.ndarray) -> tuple[np.ndarray, ...] | None:
     if n <= 1:
         return None
     x, y, w, h, area = (stats[1:, i].astype(np.float64) for i in range(5))
-    at_border = (x == 0) | (y == 0) | (x + w == W) | (y + h == H)
-    solid = at_border & (area > 0.3 * w * h) & (area > 0.02 * H * W)
+    solid = _at_edge(x, y, w, h, (H, W)) & (area > 0.3 * w * h) & (area > 0.02 * H * W)
     thickness = area / np.maximum(w, 1)
     lines = (w > 0.3 * W) & ((w > 15 * h) | (thickness < 0.12 * h))
     lines |= (y == 0) & (y + h == H) & (w < 0.1 * h)  # a box edge from the top to the bottom

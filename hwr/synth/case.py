@@ -59,7 +59,7 @@ def in_case(label: str, case: str, path: str, rng: np.random.Generator | None = 
         elif case == "lower" or (case == "title" and not start):
             want = want.lower()
         start = ch in " -'"
-        bare = want if want == ch else plain(want) if want.isupper() else plain(want).lower()
+        bare = plain(want).lower() if want.islower() else plain(want)
         out.append(next(c for c in (want, bare, ch) if c == ch or draws(path, c)))
     return "".join(out)
 
