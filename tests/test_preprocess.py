@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from hwr import config
-from hwr.preprocess import ImageError, has_ink, is_form_field, preprocess, read_image, stroke_width, to_uint8
+from hwr.preprocess import ImageError, has_ink, preprocess, to_uint8
+from hwr.preprocess.image import read_image
+from hwr.preprocess.lines import is_form_field
+from hwr.preprocess.strokes import stroke_width
 from photos import clean_scan, paper_photo, stored_sideways, with_orientation
 
 SHAPE = (config.IMG_HEIGHT, config.IMG_WIDTH)
@@ -175,7 +178,7 @@ def test_shrink_is_opencvs_area_resize_to_within_half_a_grey_level(factor):
     """``shrink`` stands in for ``cv2.INTER_AREA`` (several times slower at such factors): at the
     factors a 12 Mpixel photo meets in ``preprocess`` (2016 → 2000, 2000 → 1600, → 160 px) and two
     between, the same size, within half a grey level on average, and exact at 1/2."""
-    from hwr.preprocess import shrink
+    from hwr.preprocess.image import shrink
 
     photo = cv2.resize(paper_photo(), (2016, 1512), interpolation=cv2.INTER_CUBIC)
     size = (round(2016 * factor), round(1512 * factor))
@@ -289,7 +292,8 @@ def test_underexposed_or_overexposed_photo_still_finds_the_name(gain):
 
 
 def test_clean_scan_is_unchanged_by_background_flattening():
-    from hwr.preprocess import flatten_background, to_gray
+    from hwr.preprocess.image import to_gray
+    from hwr.preprocess.levels import flatten_background
 
     gray = to_gray(clean_scan())
     np.testing.assert_allclose(flatten_background(gray), gray, atol=1e-6)
@@ -315,7 +319,8 @@ def test_any_pixels_give_a_model_input_or_a_clear_error(shape):
 
 def test_a_photos_levels_read_on_a_sample_agree_with_all_its_pixels():
     """Paper and ink levels of a photo come from a quarter of its pixels (3 ms instead of 10)."""
-    from hwr.preprocess import _level_sample, to_gray
+    from hwr.preprocess.image import to_gray
+    from hwr.preprocess.levels import _level_sample
 
     for seed in range(3):
         gray = to_gray(paper_photo(seed=seed))
