@@ -456,3 +456,21 @@ def test_a_name_whose_descender_makes_a_line_of_its_own_is_kept_whole():
     check_model_input(x)
     letters = cv2.connectedComponents((x < 0.5).astype(np.uint8))[0] - 1
     assert letters == 4
+
+
+def test_a_name_drawn_downhill_keeps_the_letter_that_drifted():
+    """A letter drawn more than half its height below the others started a line of its own, and
+    the crop left it out: the X of GUILLOUX and the V and i of VICENTE went (read GUILLOU, CENTE)."""
+    from hwr.preprocess.lines import text_line_box
+
+    img = np.full((220, 880), 255, np.uint8)
+    for i, letter in enumerate("GUILLOUX"):
+        drop = 28 if letter == "X" else 0  # the cap height is ~43 px: X's middle half is below the rest's
+        cv2.putText(img, letter, (40 + 60 * i, 110 + drop), cv2.FONT_HERSHEY_SIMPLEX, 2, 0, 6)
+    ink = img < 128
+    x_cols = np.flatnonzero(ink[:, 40 + 60 * 7:].any(axis=0)) + 40 + 60 * 7
+    top, bottom, left, right = text_line_box(ink, field=False)
+    assert right >= x_cols[-1] and bottom >= np.flatnonzero(ink.any(axis=1))[-1]
+    # a second line under the name, clear of it, still stays out
+    cv2.putText(img, "PARIS", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 1, 0, 3)
+    assert text_line_box(img < 128, field=False)[1] < 170

@@ -44,8 +44,9 @@ __all__ = ["PREPROCESS_VERSION", "ImageError", "fit_to_input", "has_ink", "prepr
 #: the paper's level is read on the background estimate's small copy: Kaggle crops as in v9, and
 #: every measured set reads as before but the held-out-font canvases, one name more right. v11: ink
 #: touching the image's edge counts for a tenth when lines compete, so a shadow's corner or a page
-#: edge no longer outweighs a name in lower case; form fields as in v10.)
-PREPROCESS_VERSION = 11
+#: edge no longer outweighs a name in lower case; form fields as in v10. v12: letters beside the line
+#: that drifted off its band continue it (``lines._continued``); form fields as in v11.)
+PREPROCESS_VERSION = 12
 
 
 def fit_to_input(gray: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -54,7 +54,8 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
     noise, JPEG blocks: under 2% of the largest component). The rest are grouped into lines by
     their middle halves overlapping vertically, so letters of a slightly rotated or bouncing name
     chain into one line and the cut-off rows of a form above and below stay apart. The line with
-    the most ink wins, ink touching the image's edge counting for a tenth (``_EDGE_WEIGHT``); marks
+    the most ink wins, ink touching the image's edge counting for a tenth (``_EDGE_WEIGHT``), and
+    groups beside it that continue it join it (``_continued``: a name whose baseline drifts); marks
     whose centre lies within its height (an apostrophe) join it. In a form field (``field``:
     ``is_form_field`` of the image) every line is kept instead, except the slivers of cut-off rows
     and a printed label above the name (``_field_lines``). Elsewhere a long line is first thinned
@@ -101,11 +102,55 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
         # only dust: no writing. 1% of the long side: capitals 5 mm tall in a photo of an A4 page
         # are 1.5% of it (at 2% such a name was dust, and the whole photo went into the input)
         return None
+    best = _continued(best, groups, x, y, w, h, weight < 1.0)
+    top, bottom = y[best].min(), (y[best] + h[best]).max()
     members = idx[(centroids[idx + 1, 1] >= top) & (centroids[idx + 1, 1] <= bottom)]
     members = np.union1d(members, best)
     top, bottom = y[members].min(), (y[members] + h[members]).max()
     left, right = x[members].min(), (x[members] + w[members]).max()
     return int(top), int(bottom), int(left), int(right)
+
+
+#: A line of writing drifting up or down (a name drawn uphill, or letter by letter with the mouse) is
+#: continued by a group of letters beside it: at most ``_CONTINUE_GAP`` times the line's height away
+#: from its ends (letters drawn apart are up to about one height apart), with at least
+#: ``_CONTINUE_OVERLAP`` of the group's own height within the line's band, and at most
+#: ``_CONTINUE_HEIGHT`` times as tall as the line.
+_CONTINUE_GAP = 1.0
+_CONTINUE_OVERLAP = 0.25
+_CONTINUE_HEIGHT = 1.5
+
+
+def _continued(best: np.ndarray, groups: list[np.ndarray], x: np.ndarray, y: np.ndarray,
+               w: np.ndarray, h: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """The line ``best`` with the groups that continue it (``_CONTINUE_GAP`` and the rest), added
+    one at a time as the line grows, so a name whose baseline drifts is read whole.
+
+    Lines are grouped by their letters' middle halves overlapping (``_line_groups``), which keeps
+    the rows of a page apart; a letter that drifted by more than half its height started a line of
+    its own and was left out of the crop (the X of GUILLOUX drawn downhill, the V and i of Vicente
+    drawn uphill). Groups with a component at the image's edge (a shadow, the table) never join.
+    """
+    line = best
+    rest = [g for g in groups if g is not best and not edge[g].any()]
+    while rest:
+        top, bottom = y[line].min(), (y[line] + h[line]).max()
+        left, right = x[line].min(), (x[line] + w[line]).max()
+        height = bottom - top
+
+        def continues(g: np.ndarray) -> bool:
+            g_top, g_bottom = y[g].min(), (y[g] + h[g]).max()
+            gap = max(x[g].min() - right, left - (x[g] + w[g]).max())
+            inside = min(g_bottom, bottom) - max(g_top, top)
+            return (gap <= _CONTINUE_GAP * height and inside >= _CONTINUE_OVERLAP * (g_bottom - g_top)
+                    and g_bottom - g_top <= _CONTINUE_HEIGHT * height)
+
+        joining = [g for g in rest if continues(g)]
+        if not joining:
+            break
+        line = np.concatenate([line, *joining])
+        rest = [g for g in rest if not any(g is j for j in joining)]
+    return line
 
 
 def _at_edge(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray,
