@@ -474,3 +474,18 @@ def test_a_name_drawn_downhill_keeps_the_letter_that_drifted():
     # a second line under the name, clear of it, still stays out
     cv2.putText(img, "PARIS", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 1, 0, 3)
     assert text_line_box(img < 128, field=False)[1] < 170
+
+
+def test_a_rules_end_at_the_photos_edge_does_not_stretch_the_crop_to_it():
+    """The end of a ruled line at the photo's edge, in the name's band, joined its line (or came
+    in as a mark over it): the crop ran across the paper to the edge and the name was a third of
+    the input (ROLLAND read ROLLA)."""
+    from hwr.preprocess.lines import text_line_box
+
+    img = np.full((600, 1000), 255, np.uint8)
+    cv2.putText(img, "MARTIN", (520, 320), cv2.FONT_HERSHEY_SIMPLEX, 2, 0, 6)
+    cv2.line(img, (0, 300), (60, 300), 0, 3)  # a rule's end, cut by the photo's edge
+    cv2.line(img, (0, 318), (25, 318), 0, 2)
+    name_left = np.flatnonzero((img[:, 400:] < 128).any(axis=0))[0] + 400
+    top, bottom, left, right = text_line_box(img < 128, field=False)
+    assert left == name_left

@@ -45,7 +45,9 @@ __all__ = ["PREPROCESS_VERSION", "ImageError", "fit_to_input", "has_ink", "prepr
 #: every measured set reads as before but the held-out-font canvases, one name more right. v11: ink
 #: touching the image's edge counts for a tenth when lines compete, so a shadow's corner or a page
 #: edge no longer outweighs a name in lower case; form fields as in v10. v12: letters beside the line
-#: that drifted off its band continue it (``lines._continued``); form fields as in v11.)
+#: that drifted off its band continue it (``lines._continued``), and short pieces at the image's
+#: edge (a rule's end, a speck) and marks far from the line no longer widen the crop; form fields as
+#: in v11.)
 PREPROCESS_VERSION = 12
 
 

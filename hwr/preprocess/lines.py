@@ -102,10 +102,21 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
         # only dust: no writing. 1% of the long side: capitals 5 mm tall in a photo of an A4 page
         # are 1.5% of it (at 2% such a name was dust, and the whole photo went into the input)
         return None
-    best = _continued(best, groups, x, y, w, h, weight < 1.0)
+    edge = weight < 1.0
+    best = _continued(best, groups, x, y, w, h, edge)
     top, bottom = y[best].min(), (y[best] + h[best]).max()
-    members = idx[(centroids[idx + 1, 1] >= top) & (centroids[idx + 1, 1] <= bottom)]
-    members = np.union1d(members, best)
+    # a short piece at the image's edge within the line's band is the end of a rule or a speck, not a
+    # letter (a letter cut by the edge is taller): it stretched the crop across the photo to the edge
+    ends = edge[best] & (h[best] < 0.5 * (bottom - top))
+    best = best[~ends] if not ends.all() else best
+    top, bottom = y[best].min(), (y[best] + h[best]).max()
+    left, right = x[best].min(), (x[best] + w[best]).max()
+    reach = _CONTINUE_GAP * (bottom - top)
+    # marks beside the line or over it (an apostrophe, a dot): not a speck or a rule's end at the
+    # image's edge, and not across the photo, which would widen the crop to it
+    marks = idx[(centroids[idx + 1, 1] >= top) & (centroids[idx + 1, 1] <= bottom) & ~edge[idx]
+                & (x[idx] + w[idx] >= left - reach) & (x[idx] <= right + reach)]
+    members = np.union1d(marks, best)
     top, bottom = y[members].min(), (y[members] + h[members]).max()
     left, right = x[members].min(), (x[members] + w[members]).max()
     return int(top), int(bottom), int(left), int(right)
