@@ -91,35 +91,39 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
         # neighbouring rows included, as the model learnt it (choosing one line there picks the
         # wrong one too often); only lines that cannot be the name and shrank it go
         kept = np.concatenate(_field_lines(groups, x, y, w, h, area, (H, W)))
-        left, right = x[kept].min(), (x[kept] + w[kept]).max()
-        return int(y[kept].min()), int((y[kept] + h[kept]).max()), int(left), int(right)
+        top, bottom, left, right = _box(kept, x, y, w, h)
+        return int(top), int(bottom), int(left), int(right)
     # ink at the image's edge counts for a tenth: what is left of a shadow's core in a corner or of
     # the table below the page, where the writing is inside the picture
     weight = np.where(_at_edge(x, y, w, h, (H, W)), _EDGE_WEIGHT, 1.0)
     best = max(groups, key=lambda g: (area[g] * weight[g]).sum())
-    top, bottom = y[best].min(), (y[best] + h[best]).max()
+    top, bottom, _, _ = _box(best, x, y, w, h)
     if bottom - top < max(4.0, 0.01 * max(H, W)):
         # only dust: no writing. 1% of the long side: capitals 5 mm tall in a photo of an A4 page
         # are 1.5% of it (at 2% such a name was dust, and the whole photo went into the input)
         return None
     edge = weight < 1.0
     best = _continued(best, groups, x, y, w, h, edge)
-    top, bottom = y[best].min(), (y[best] + h[best]).max()
+    top, bottom, _, _ = _box(best, x, y, w, h)
     # a short piece at the image's edge within the line's band is the end of a rule or a speck, not a
     # letter (a letter cut by the edge is taller): it stretched the crop across the photo to the edge
     ends = edge[best] & (h[best] < 0.5 * (bottom - top))
     best = best[~ends] if not ends.all() else best
-    top, bottom = y[best].min(), (y[best] + h[best]).max()
-    left, right = x[best].min(), (x[best] + w[best]).max()
+    top, bottom, left, right = _box(best, x, y, w, h)
     reach = _CONTINUE_GAP * (bottom - top)
     # marks beside the line or over it (an apostrophe, a dot): not a speck or a rule's end at the
     # image's edge, and not across the photo, which would widen the crop to it
     marks = idx[(centroids[idx + 1, 1] >= top) & (centroids[idx + 1, 1] <= bottom) & ~edge[idx]
                 & (x[idx] + w[idx] >= left - reach) & (x[idx] <= right + reach)]
-    members = np.union1d(marks, best)
-    top, bottom = y[members].min(), (y[members] + h[members]).max()
-    left, right = x[members].min(), (x[members] + w[members]).max()
+    top, bottom, left, right = _box(np.union1d(marks, best), x, y, w, h)
     return int(top), int(bottom), int(left), int(right)
+
+
+def _box(g: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray,
+         h: np.ndarray) -> tuple[float, float, float, float]:
+    """(top, bottom, left, right) of the components ``g`` together (boxes' left ``x``, top ``y``,
+    width ``w``, height ``h``)."""
+    return y[g].min(), (y[g] + h[g]).max(), x[g].min(), (x[g] + w[g]).max()
 
 
 #: A line of writing drifting up or down (a name drawn uphill, or letter by letter with the mouse) is
@@ -145,22 +149,21 @@ def _continued(best: np.ndarray, groups: list[np.ndarray], x: np.ndarray, y: np.
     line = best
     rest = [g for g in groups if g is not best and not edge[g].any()]
     while rest:
-        top, bottom = y[line].min(), (y[line] + h[line]).max()
-        left, right = x[line].min(), (x[line] + w[line]).max()
+        top, bottom, left, right = _box(line, x, y, w, h)
         height = bottom - top
 
         def continues(g: np.ndarray) -> bool:
-            g_top, g_bottom = y[g].min(), (y[g] + h[g]).max()
-            gap = max(x[g].min() - right, left - (x[g] + w[g]).max())
+            g_top, g_bottom, g_left, g_right = _box(g, x, y, w, h)
+            gap = max(g_left - right, left - g_right)
             inside = min(g_bottom, bottom) - max(g_top, top)
             return (gap <= _CONTINUE_GAP * height and inside >= _CONTINUE_OVERLAP * (g_bottom - g_top)
                     and g_bottom - g_top <= _CONTINUE_HEIGHT * height)
 
-        joining = [g for g in rest if continues(g)]
-        if not joining:
+        joins = [continues(g) for g in rest]
+        if not any(joins):
             break
-        line = np.concatenate([line, *joining])
-        rest = [g for g in rest if not any(g is j for j in joining)]
+        line = np.concatenate([line, *(g for g, j in zip(rest, joins) if j)])
+        rest = [g for g, j in zip(rest, joins) if not j]
     return line
 
 
@@ -277,7 +280,7 @@ def _field_lines(groups: list[np.ndarray], x: np.ndarray, y: np.ndarray, w: np.n
     it (printed) go with the label.
     """
     height, width = shape
-    spans = [(y[g].min(), (y[g] + h[g]).max(), x[g].min(), (x[g] + w[g]).max()) for g in groups]
+    spans = [_box(g, x, y, w, h) for g in groups]
     tallest = max(b - t for t, b, _, _ in spans)
 
     def full(span: tuple) -> bool:
