@@ -489,19 +489,3 @@ def test_a_rules_end_at_the_photos_edge_does_not_stretch_the_crop_to_it():
     name_left = np.flatnonzero((img[:, 400:] < 128).any(axis=0))[0] + 400
     top, bottom, left, right = text_line_box(img < 128, field=False)
     assert left == name_left
-
-
-def test_a_letter_touching_the_table_at_the_papers_edge_stays_in_the_crop():
-    """A name written at the paper's edge touches the table beyond it, and its first letter went
-    with the table as one solid area: Rousset was read OUSSET, Elenore LENORE."""
-    from hwr.preprocess.lines import text_line_box
-
-    img = np.full((600, 1000), 235, np.uint8)
-    img[:, :100] = 40  # the table, beyond the paper's edge
-    cv2.putText(img, "MARTIN", (92, 320), cv2.FONT_HERSHEY_SIMPLEX, 2, 0, 6)  # the M touches it
-    ink = img < 128
-    assert ink[250:330, 100:104].any()  # the M and the table are one component
-    name_right = np.flatnonzero(ink[:, 100:].any(axis=0))[-1] + 100
-    top, bottom, left, right = text_line_box(ink, field=False)
-    # from the M, less the stroke or so that lay against the table (the grown core), to the N
-    assert left <= 115 and right >= name_right

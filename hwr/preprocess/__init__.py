@@ -47,9 +47,8 @@ __all__ = ["PREPROCESS_VERSION", "ImageError", "fit_to_input", "has_ink", "prepr
 #: edge no longer outweighs a name in lower case; form fields as in v10. v12: letters beside the line
 #: that drifted off its band continue it (``lines._continued``), and short pieces at the image's
 #: edge (a rule's end, a speck) and marks far from the line no longer widen the crop; form fields as
-#: in v11. v13: letters written against a solid area at the border (the table at the paper's edge)
-#: are peeled off it (``lines._peeled``) instead of going with it; form fields as in v12.)
-PREPROCESS_VERSION = 13
+#: in v11.)
+PREPROCESS_VERSION = 12
 
 
 def fit_to_input(gray: np.ndarray, height: int, width: int) -> np.ndarray:

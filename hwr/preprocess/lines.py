@@ -50,8 +50,7 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
     """(top, bottom, left, right) of the line of writing in a boolean ink mask, or None if none.
 
     Connected components are sorted out first: solid dark areas at the border (a page edge, a
-    table, a shadow's core; outside a form field, letters written against one are first peeled off
-    it, ``_peeled``), long thin lines (ruled paper, box edges, underlines) and specks (dust,
+    table, a shadow's core), long thin lines (ruled paper, box edges, underlines) and specks (dust,
     noise, JPEG blocks: under 2% of the largest component). The rest are grouped into lines by
     their middle halves overlapping vertically, so letters of a slightly rotated or bouncing name
     chain into one line and the cut-off rows of a form above and below stay apart. The line with
@@ -75,13 +74,6 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
         # letters written across ruled or squared paper join its lines in one component, which
         # would go with them: its rules are stripped, and the components found again
         found = _components(stripped)
-        if found is None:
-            return None
-        labels, stats, centroids, solid, lines = found
-    if not field and solid.any():
-        # letters written against the table or a shadow at the paper's edge join it in one
-        # component, which would go with it: its core is cut away, and the components found again
-        found = _components(_peeled(ink if stripped is None else stripped, labels, solid))
         if found is None:
             return None
         labels, stats, centroids, solid, lines = found
@@ -173,27 +165,6 @@ def _continued(best: np.ndarray, groups: list[np.ndarray], x: np.ndarray, y: np.
         line = np.concatenate([line, *(g for g, j in zip(rest, joins) if j)])
         rest = [g for g, j in zip(rest, joins) if not j]
     return line
-
-
-#: A solid area's core is what a square opening this share of the image's long side wide keeps
-#: (17 px of 1,600): a pen's strokes are thinner, a table or a shadow's core is wider.
-_PEEL = 0.01
-
-
-def _peeled(ink: np.ndarray, labels: np.ndarray, solid: np.ndarray) -> np.ndarray:
-    """The ink less the cores of its solid areas (``solid``, by component), grown by the opening's
-    width so that their ragged rims go too: what was written against them comes off as letters.
-
-    A name written at the paper's edge touches the table beyond it, or a shadow's core, and went
-    with it as one solid component (the A of Arnoux, the R of Rousset). Such a letter loses what
-    lies within the grown core, at most a stroke's width or two.
-    """
-    k = max(5, round(_PEEL * max(ink.shape))) | 1
-    square = np.ones((k, k), np.uint8)
-    is_solid = np.zeros(len(solid) + 1, np.uint8)
-    is_solid[1:] = solid
-    core = cv2.dilate(cv2.morphologyEx(is_solid[labels], cv2.MORPH_OPEN, square), square)
-    return ink & (core == 0)
 
 
 def _at_edge(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray,
