@@ -95,14 +95,14 @@ def text_line_box(ink: np.ndarray, field: bool) -> tuple[int, int, int, int] | N
         return int(top), int(bottom), int(left), int(right)
     # ink at the image's edge counts for a tenth: what is left of a shadow's core in a corner or of
     # the table below the page, where the writing is inside the picture
-    weight = np.where(_at_edge(x, y, w, h, (H, W)), _EDGE_WEIGHT, 1.0)
+    edge = _at_edge(x, y, w, h, (H, W))
+    weight = np.where(edge, _EDGE_WEIGHT, 1.0)
     best = max(groups, key=lambda g: (area[g] * weight[g]).sum())
     top, bottom, _, _ = _box(best, x, y, w, h)
     if bottom - top < max(4.0, 0.01 * max(H, W)):
         # only dust: no writing. 1% of the long side: capitals 5 mm tall in a photo of an A4 page
         # are 1.5% of it (at 2% such a name was dust, and the whole photo went into the input)
         return None
-    edge = weight < 1.0
     best = _continued(best, groups, x, y, w, h, edge)
     top, bottom, _, _ = _box(best, x, y, w, h)
     # a short piece at the image's edge within the line's band is the end of a rule or a speck, not a
