@@ -7,6 +7,13 @@ Every decoder reports the same confidence: P(text | image) under the model, summ
 alignments of the text (Keras' CTC loss is exactly −log of that). So a greedy, a beam and a lexicon
 answer can be compared on one scale, and the lexicon decoder can refuse a name the image does not
 support.
+
+An image can be read more than once (``hwr.variants``: the image a pixel lower, its strokes bolder):
+its log-probabilities then come as (B, R, T, C) instead of (B, T, C). Each reading proposes texts
+(its best path, its beams), and every proposal is scored under every reading; the confidence is the
+geometric mean of the readings' P(text | image). Readings are combined on texts, never step by
+step: two readings put a character's peak at different steps, and averaging their per-step
+probabilities blurs both (a test shows it).
 """
 
 from __future__ import annotations
@@ -105,14 +112,23 @@ def log_likelihood(log_probs: np.ndarray, texts: list[str], alphabet: Alphabet) 
     return np.where(np.isnan(ll), -np.inf, ll)  # a text the image cannot spell: P = 0
 
 
+def readings(log_probs: np.ndarray) -> list[np.ndarray]:
+    """Each reading's (B, T, C) log-probabilities: a single reading as it is, (B, R, T, C) split."""
+    return [log_probs] if log_probs.ndim == 3 else [log_probs[:, r] for r in range(log_probs.shape[1])]
+
+
 def _rank(log_probs: np.ndarray, candidates: list[list[str]], alphabet: Alphabet) -> list[list[tuple[str, float]]]:
-    """Score every image's candidate texts exactly; return them as (text, log P), best first."""
+    """Score every image's candidate texts exactly; return them as (text, log P), best first.
+
+    With several readings, log P is the mean of theirs (the log of their probabilities' geometric mean).
+    """
     flat_img, flat_txt = [], []
     for b, texts in enumerate(candidates):
         for t in dict.fromkeys(texts):  # unique, order kept
             flat_img.append(b)
             flat_txt.append(t)
-    ll = log_likelihood(log_probs[flat_img], flat_txt, alphabet) if flat_txt else []
+    ll = np.mean([log_likelihood(lp[flat_img], flat_txt, alphabet) for lp in readings(log_probs)],
+                 axis=0) if flat_txt else []
     ranked: list[list[tuple[str, float]]] = [[] for _ in candidates]
     for b, t, s in zip(flat_img, flat_txt, ll):
         ranked[b].append((t, float(s)))
@@ -129,12 +145,15 @@ def greedy(log_probs: np.ndarray, alphabet: Alphabet, options: DecodeOptions = D
 
     The same result as ``keras.ops.ctc_decode(strategy="greedy")`` (a test holds them equal), done in
     NumPy: ~0.05 ms instead of ~4 ms a call on the TensorFlow backend, which is most of the decoding
-    time of a single drawing.
+    time of a single drawing. Several readings: of their best paths, the one they together find most probable.
     """
-    best = np.argmax(log_probs, axis=-1)
-    keep = np.ones_like(best, bool)
-    keep[:, 1:] = best[:, 1:] != best[:, :-1]
-    texts = [[alphabet.decode(row[k])] for row, k in zip(best, keep)]
+    texts: list[list[str]] = [[] for _ in range(len(log_probs))]
+    for lp in readings(log_probs):
+        best = np.argmax(lp, axis=-1)
+        keep = np.ones_like(best, bool)
+        keep[:, 1:] = best[:, 1:] != best[:, :-1]
+        for found, row, k in zip(texts, best, keep):
+            found.append(alphabet.decode(row[k]))
     return [_as_decoded(r) for r in _rank(log_probs, texts, alphabet)]
 
 
@@ -225,9 +244,11 @@ def _beam_ranked(log_probs: np.ndarray, alphabet: Alphabet,
     """Each image's beam texts as (text, log P(text | image)), most probable first, and the one chosen.
 
     The beam's scores are re-computed exactly (``log_likelihood``), and the chosen text maximises
-    log P(text | image) + the prior (``_scorer``): with no prior, the most probable one.
+    log P(text | image) + the prior (``_scorer``): with no prior, the most probable one. With
+    several readings each searches its own beams, and their texts are scored under all of them.
     """
-    found = [[text for text, _ in _prefix_beam(lp, alphabet, options)] for lp in log_probs]
+    found = [[text for lp in image for text, _ in _prefix_beam(lp, alphabet, options)]
+             for image in (log_probs if log_probs.ndim == 4 else log_probs[:, None])]
     prior = _scorer(options)
     out = []
     for ranked in _rank(log_probs, found, alphabet):

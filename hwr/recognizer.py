@@ -31,6 +31,7 @@ from hwr.lexicon import load_lexicon
 from hwr.lm import CharLM
 from hwr.preprocess import ImageError, has_ink, preprocess
 from hwr.spec import ModelSpec
+from hwr.variants import VARIANTS, check
 
 if TYPE_CHECKING:
     import keras
@@ -135,8 +136,11 @@ class Prediction:
     alternatives: list[tuple[str, float]]
     #: the preprocessed image the model saw, float32 (H, W), 1 = paper
     image: np.ndarray
-    #: per-timestep probabilities (T, alphabet.size), column 0 is the CTC blank
+    #: per-timestep probabilities (T, alphabet.size), column 0 is the CTC blank; with test-time variants,
+    #: those of the image as preprocessed (each variant puts its peaks at its own steps)
     probs: np.ndarray
+    #: what the decoders read: log-probabilities (T, C), or (R, T, C) for the image and its variants
+    log_probs: np.ndarray
 
 
 @dataclass
@@ -154,12 +158,16 @@ class Recognizer:
     runtime: str = "keras"
     #: a float32 batch (N, H, W, 1) → log-probabilities (N, T, C); by default ``compiled_forward(model)``
     forward: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    #: test-time variants (``hwr.variants``) read beside each image: ``log_probs`` then returns
+    #: (N, 1 + len(variants), T, C), the image itself first
+    variants: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.forward is None:
             if self.model is None:
                 raise ValueError("a Recognizer needs a Keras model or a forward function")
             self.forward = compiled_forward(self.model)
+        self.variants = check(self.variants)
 
     @property
     def layers(self) -> list[dict]:
@@ -198,11 +206,22 @@ class Recognizer:
         return x
 
     def log_probs(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Images (N, H, W) as float in [0, 1] or uint8 → log-probabilities (N, T, C)."""
+        """Images (N, H, W) as float in [0, 1] or uint8 → log-probabilities (N, T, C).
+
+        With test-time variants (N, R, T, C): the image and each variant, read in one call of the model.
+        """
         x = np.asarray(images)
         x = (x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32))[..., None]
-        outs = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.zeros((0, self.spec.timesteps, self.alphabet.size),
+        readings = 1 + len(self.variants)
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            if not self.variants:
+                return self.forward(batch)
+            out = self.forward(np.concatenate([batch, *(VARIANTS[v](batch) for v in self.variants)]))
+            return out.reshape(readings, len(batch), *out.shape[1:]).swapaxes(0, 1)
+        outs = [run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        shape = (readings,) if self.variants else ()
+        return np.concatenate(outs) if outs else np.zeros((0, *shape, self.spec.timesteps, self.alphabet.size),
                                                           np.float32)
 
     def decode_options(self, **overrides) -> DecodeOptions:
@@ -228,7 +247,7 @@ class Recognizer:
         decoded: list[Decoded] = []
         for i in range(0, len(lp), batch_size):
             decoded += decode(lp[i:i + batch_size], self.alphabet, decoder, opts)
-        return [Prediction(d.text, d.confidence, d.alternatives, img, np.exp(p))
+        return [Prediction(d.text, d.confidence, d.alternatives, img, np.exp(p[0] if self.variants else p), p)
                 for d, img, p in zip(decoded, images, lp)]
 
     def read(self, sources: Sequence, decoder: str = "greedy", **options) -> list[Prediction]:
@@ -315,6 +334,7 @@ def load_recognizer(path: Path | str = config.DEFAULT_MODEL, lexicon: Path | str
         metadata = json.loads(meta_file.read_text())
         alphabet = Alphabet(metadata["alphabet"])
         spec = ModelSpec.from_dict(metadata["spec"])
+        variants = check(metadata.get("test_time_variants", []))
     except (ValueError, KeyError, TypeError) as err:
         raise ModelFileError(f"cannot read model metadata {meta_file}: {err!r}") from err
     lex_path = Path(lexicon) if lexicon else config.default_lexicon()
@@ -325,7 +345,7 @@ def load_recognizer(path: Path | str = config.DEFAULT_MODEL, lexicon: Path | str
     if runtime != "keras":
         try:
             session = _onnx_session(path, metadata)
-            return Recognizer(None, alphabet, spec, metadata, path, lex, "onnx", onnx_forward(session))
+            return Recognizer(None, alphabet, spec, metadata, path, lex, "onnx", onnx_forward(session), variants)
         except ModelFileError as err:
             if runtime == "onnx":
                 raise
@@ -338,4 +358,4 @@ def load_recognizer(path: Path | str = config.DEFAULT_MODEL, lexicon: Path | str
         model = _keras_model(path)
     except (ImportError, ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as err:
         raise ModelFileError(f"cannot load model {path}: {err!r}") from err
-    return Recognizer(model, alphabet, spec, metadata, path, lex, "keras")
+    return Recognizer(model, alphabet, spec, metadata, path, lex, "keras", variants=variants)

@@ -304,10 +304,19 @@ def layer_table(rec: Recognizer) -> pd.DataFrame:
     return pd.DataFrame(rec.layers)
 
 
+def variants_note(rec: Recognizer) -> str:
+    """How many times the model reads each image (``hwr.variants``), in words."""
+    if not rec.variants:
+        return "Each image is read once."
+    return (f"Each image is read {1 + len(rec.variants)} times, as preprocessed and changed "
+            f"({', '.join(rec.variants)}; chosen on the development set), and the texts are scored "
+            f"under every reading.")
+
+
 # ---------------------------------------------------------------- showing a prediction
 def alternatives(rec: Recognizer, pred: Prediction) -> pd.DataFrame:
     """Beam-search readings of this image with P(text | image), merged with the decoder's own."""
-    log_probs = np.log(np.maximum(pred.probs, 1e-30))[None].astype(np.float32)
+    log_probs = pred.log_probs[None]
     beam = decode(log_probs, rec.alphabet, "beam", rec.decode_options())[0]
     merged = dict(beam.alternatives) | dict(pred.alternatives)
     rows = sorted(merged.items(), key=lambda tp: -tp[1])
@@ -334,7 +343,8 @@ def show_details(rec: Recognizer, pred: Prediction) -> None:
 
     plot, table = st.columns([3, 2])
     fig = ctc_figure(pred.image, pred.probs, rec.alphabet.chars,
-                     title=f"Per-timestep probabilities: read “{pred.text}”")
+                     title=f"Per-timestep probabilities: read “{pred.text}”"
+                     + (f" (the first of {1 + len(rec.variants)} readings)" if rec.variants else ""))
     plot.pyplot(fig, width="stretch")
     table.markdown("**Top readings** (beam search)")
     table.dataframe(alternatives(rec, pred), hide_index=True, column_config={

@@ -58,4 +58,5 @@ with layers_col:  # the layers come from the model itself: the part of the page 
     st.dataframe(ui.layer_table(rec), hide_index=True, height=420)
     trainable, frozen = rec.parameter_counts
     st.caption(f"{trainable + frozen:,} parameters: {trainable:,} trainable, {frozen:,} non-trainable "
-               f"(batch-normalisation statistics); read with {getattr(rec, 'runtime', 'keras')}.")
+               f"(batch-normalisation statistics); read with {getattr(rec, 'runtime', 'keras')}. "
+               + ui.variants_note(rec))

@@ -1,9 +1,11 @@
 """Tune the decoders' priors on the development split and store them in the model's metadata.
 
-α (``lm_weight``) and β (``length_bonus``) of the beam search's character n-gram model first, then
-γ (``prior_weight``, the lexicon counts) and ``lexicon_margin`` of the lexicon decoder on top of
-the chosen α, β: each setting by its CER on VALIDATION_0901–1000 (word accuracy breaks ties; the
-simpler setting, listed first, wins a full tie). Never on 1001–1500, the reported evaluation set:
+The test-time variants first (``hwr.variants``: which changed copies of each image are read beside
+it, by the default decoder's CER with the settings the model has), then α (``lm_weight``) and β
+(``length_bonus``) of the beam search's character n-gram model, then γ (``prior_weight``, the
+lexicon counts) and ``lexicon_margin`` of the lexicon decoder on top of the chosen α, β: each
+setting by its CER on VALIDATION_0901–1000 (word accuracy breaks ties; the simpler setting, listed
+first, wins a full tie). Never on 1001–1500, the reported evaluation set:
 the script refuses rows that overlap it. The model is run once; only decoding is repeated. It also
 prints the character model's perplexity on the development names for each n-gram order.
 
@@ -19,6 +21,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,6 +35,7 @@ from hwr.evaluation import default_decoder  # noqa: E402
 from hwr.lm import CharLM  # noqa: E402
 from hwr.metrics import score  # noqa: E402
 from hwr.recognizer import load_recognizer, write_metadata  # noqa: E402
+from hwr.variants import VARIANTS  # noqa: E402
 
 log = logging.getLogger("tune_decoder")
 
@@ -40,6 +44,9 @@ LENGTH_BONUSES = (0.0, 0.5, 1.0, 2.0)
 PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 MARGINS = (1.0, 2.3, 3.5, 5.0)
 ORDERS = (3, 4, 5, 6)
+#: the sets of test-time variants tried, cheapest first: each variant is one more pass of the model
+VARIANT_SETS = ((), ("down",), ("bold",), ("narrow",), ("down", "bold"), ("down", "narrow"),
+                ("down", "narrow", "bold"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                         "layout, e.g. the dev mix of scripts/make_unseen.py --dev-mix")
     p.add_argument("--json", type=Path, default=config.ROOT / "reports" / "tune_decoder.json")
     p.add_argument("--write", action="store_true", help="store the chosen settings in the model's metadata")
+    p.add_argument("--no-variants", action="store_true",
+                   help="read each image once: tune the priors only, and store no test-time variants")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     selection = args.split if args.rows == "all" else f"{args.split}:{args.rows}"
@@ -66,8 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%s was trained on %s: if that holds rows %s, these settings are tuned on images "
                     "it has seen", args.model.name, trained_on, args.rows)
     truths = [s.text for s in samples]
-    lp = rec.log_probs(np.stack([rec.preprocess(s.image) for s in samples]))
+    tried = ((),) if args.no_variants else VARIANT_SETS
+    every = replace(rec, variants=tuple(VARIANTS))  # the model run once, with every variant beside each image
+    lp_all = every.log_probs(np.stack([rec.preprocess(s.image) for s in samples]))
     log.info("%d development images (%s), runtime %s", len(samples), report.summary(), rec.runtime)
+
+    def readings(variants: tuple[str, ...]) -> np.ndarray:
+        """The log-probabilities a model reading with ``variants`` would give."""
+        if not variants:
+            return lp_all[:, 0]
+        return lp_all[:, [0, *(1 + every.variants.index(v) for v in variants)]]
+
+    lp = lp_all[:, 0]
 
     def run(decoder: str, **settings) -> dict:
         start = time.perf_counter()
@@ -80,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def best(rows: list[dict]) -> dict:
         return min(rows, key=lambda r: (round(r["cer"], 6), -r["word_accuracy"]))
+
+    variant_rows = []
+    default_decoder_now = rec.metadata.get("decoder_default", "greedy")
+    for variants in tried:
+        lp = readings(variants)
+        variant_rows.append({"test_time_variants": list(variants), **run(default_decoder_now)})
+    variants = tuple(best(variant_rows)["test_time_variants"])
+    lp = readings(variants)
 
     # the n-gram order (hwr.lm.DEFAULT_ORDER): per-symbol perplexity of the development names
     perplexity = {order: CharLM(rec.lexicon, rec.alphabet, order).perplexity(
@@ -98,15 +125,16 @@ def main(argv: list[str] | None = None) -> int:
               "lexicon_margin": chosen_lexicon["lexicon_margin"]}
     result = {"model": str(args.model), "runtime": rec.runtime, "selection": selection,
               "images": len(samples), "command": " ".join(["python", "scripts/tune_decoder.py", *(argv or sys.argv[1:])]),
-              "chosen": chosen, "perplexity_by_order": perplexity, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
+              "chosen": chosen, "test_time_variants": list(variants), "variants": variant_rows, "perplexity_by_order": perplexity, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
               "lexicon_without_priors": next(r for r in lexicon_rows if r["prior_weight"] == 0
                                              and r["lexicon_margin"] == 2.3),
               "lexicon": chosen_lexicon, "grid": beam_rows + lexicon_rows}
     atomic.write_json(args.json, result)
-    print(f"chosen: {chosen}  (beam CER {chosen_beam['cer']:.2%}, lexicon CER {chosen_lexicon['cer']:.2%}; "
+    print(f"chosen: {chosen}, test-time variants {list(variants) or 'none'}  (beam CER {chosen_beam['cer']:.2%}, lexicon CER {chosen_lexicon['cer']:.2%}; "
           f"greedy {greedy['cer']:.2%}); grid in {args.json}")
     if args.write:
         rec.metadata["decoder_options"] = {**rec.metadata.get("decoder_options", {}), **chosen}
+        rec.metadata["test_time_variants"] = list(variants)
         # the default decoder too: the one reading these development images best with its settings
         default, why = default_decoder({"greedy": greedy["cer"], "beam": chosen_beam["cer"],
                                         "lexicon": chosen_lexicon["cer"]})

@@ -294,3 +294,28 @@ def test_lexicon_count_prior_picks_among_names_the_image_supports_alike():
     # the prior never takes a name the image does not support
     strong = path_matrix("_MARI_A_", steps={6: {"A": 0.89, "E": 0.001}})
     assert decode(strong, ALPHABET, "lexicon", DecodeOptions(lexicon=counts, prior_weight=1.0))[0].text == "MARIA"
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam", "lexicon"])
+def test_the_same_reading_twice_reads_as_once(decoder):
+    lp = np.concatenate([_martn(0.4), path_matrix("_MARI_A_", steps={6: {"A": 0.47, "E": 0.43}})[:, :8]])
+    options = DecodeOptions(lexicon=LEXICON)
+    alone = decode(lp, ALPHABET, decoder, options)
+    together = decode(np.stack([lp, lp], axis=1), ALPHABET, decoder, options)
+    assert [d.text for d in together] == [d.text for d in alone]
+    assert [d.confidence for d in together] == pytest.approx([d.confidence for d in alone], rel=1e-5)
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_several_readings_read_the_text_they_together_find_most_probable(decoder):
+    # one reading half-sees MARIA; the other sees MARIE clearly, at other steps (its peaks come later)
+    unsure = path_matrix("_MARI_A__", steps={6: {"A": 0.47, "E": 0.43}})
+    sure = path_matrix("__MARI_E_", steps={7: {"A": 0.05, "E": 0.9}})
+    assert decode(unsure, ALPHABET, decoder)[0].text == "MARIA"
+    out = decode(np.stack([unsure, sure], axis=1), ALPHABET, decoder)[0]
+    assert out.text == "MARIE"
+    both = [log_likelihood(m, ["MARIE"], ALPHABET)[0] for m in (unsure, sure)]
+    assert out.confidence == pytest.approx(float(np.exp(np.mean(both))), rel=1e-4)  # the geometric mean
+    # averaging the two readings step by step instead blurs MARIE's E, whose peaks do not line up
+    mean = np.log((np.exp(unsure) + np.exp(sure)) / 2)
+    assert decode(mean, ALPHABET, decoder)[0].text != "MARIE"

@@ -34,6 +34,11 @@ def test_write_stores_the_chosen_settings_and_default_decoder(tune_decoder, bund
     cers = {"greedy": result["greedy"]["cer"], "beam": result["beam"]["cer"], "lexicon": result["lexicon"]["cer"]}
     assert tuned["decoder_default"] in DECODERS and cers[tuned["decoder_default"]] == min(cers.values())
     assert tuned["selection"]["decoder_default"].startswith(f"{tuned['decoder_default']}: lowest development CER")
+    # the test-time variants: every set tried with the default decoder as it stood, the best one stored
+    assert [r["test_time_variants"] for r in result["variants"]] == [list(v) for v in tune_decoder.VARIANT_SETS]
+    assert {r["decoder"] for r in result["variants"]} == {"greedy"}
+    best = min(result["variants"], key=lambda r: (round(r["cer"], 6), -r["word_accuracy"]))
+    assert tuned["test_time_variants"] == result["test_time_variants"] == best["test_time_variants"]
 
 
 def test_rows_of_the_evaluation_set_are_refused(tune_decoder, bundled_data, capsys):
