@@ -27,6 +27,15 @@ def _cut(training: dict) -> str:
     return f" (stages cut short by `--time-limit`: {', '.join(cut)})" if cut else ""
 
 
+def _variants(metadata: dict) -> str:
+    """The test-time variants the model reads with (``hwr.variants``), and what chose them."""
+    chosen = metadata.get("test_time_variants")
+    if not chosen:
+        return "none (each image read once)"
+    return (f"{', '.join(chosen)}, read beside each image (chosen with the decoders' settings on the "
+            f"development set by scripts/tune_decoder.py)")
+
+
 def _selection(metadata: dict) -> str:
     """Which set chose what (issue 16): the development set selects, the evaluation set is only reported."""
     sel = metadata.get("selection")
@@ -46,6 +55,7 @@ def _selection(metadata: dict) -> str:
 - learning rate: {sel.get('learning_rate', 'not cut by the development CER')}
 - pseudo-label threshold: {thresholds}
 - default decoder: {sel['decoder_default']}
+- test-time variants: {_variants(metadata)}
 - reported figures: {sel['reported']}
 """
 

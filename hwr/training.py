@@ -138,7 +138,7 @@ def _prepare(cfg: TrainConfig, samples: list[Sample], limit: int | None, desc: s
     return got.images, [s.text for s in samples], samples
 
 
-def _rendered(cfg: TrainConfig, cache: Path, n: int, heldout: bool) -> tuple[np.ndarray, list[str]]:
+def rendered_names(cfg: TrainConfig, cache: Path, n: int, heldout: bool) -> tuple[np.ndarray, list[str]]:
     """``n`` synthetic names in the training fonts, or (``heldout``) in the fonts kept for development."""
     from functools import partial
 
@@ -295,8 +295,8 @@ def _load_data(cfg: TrainConfig, selections: tuple[str, str, str], cache: Path, 
     devr_x, devr_y, dev_samples = _prepare(cfg, dev_all, cfg.max_dev_images, dev_sel, cache, timing)
     eval_samples = eval_all[:cfg.max_eval_images] if cfg.max_eval_images else eval_all
     real_info["kept"], dev_info["kept"], eval_info["kept"] = len(real_samples), len(dev_samples), len(eval_samples)
-    synthetic = _rendered(cfg, cache, cfg.synthetic, heldout=False)
-    devs_x, devs_y = _rendered(cfg, cache, cfg.dev_synthetic, heldout=True)
+    synthetic = rendered_names(cfg, cache, cfg.synthetic, heldout=False)
+    devs_x, devs_y = rendered_names(cfg, cache, cfg.dev_synthetic, heldout=True)
     dev = DevSet({k: v for k, v in {"real": (devr_x, devr_y), "heldout_fonts": (devs_x, devs_y)}.items()
                   if len(v[0])})
     if not dev.parts:

@@ -4,10 +4,14 @@ The test-time variants first (``hwr.variants``: which changed copies of each ima
 it, by the default decoder's CER with the settings the model has), then α (``lm_weight``) and β
 (``length_bonus``) of the beam search's character n-gram model, then γ (``prior_weight``, the
 lexicon counts) and ``lexicon_margin`` of the lexicon decoder on top of the chosen α, β: each
-setting by its CER on VALIDATION_0901–1000 (word accuracy breaks ties; the simpler setting, listed
-first, wins a full tie). Never on 1001–1500, the reported evaluation set:
-the script refuses rows that overlap it. The model is run once; only decoding is repeated. It also
-prints the character model's perplexity on the development names for each n-gram order.
+setting by its CER on the development set (word accuracy breaks ties; the simpler setting, listed
+first, wins a full tie). That set is the one ``train.py`` chooses checkpoints on: the rows given
+(VALIDATION_0901–1000 by default, or a development folder of your own) and 1,000 names rendered
+in the fonts held out from training, each setting scored by the mean of the two parts' CER (on
+the 306 images of the development folder alone, a handful of names decided the grid). Never on
+1001–1500, the reported evaluation set: the script refuses rows that overlap it. The model is run
+once (with every variant); only decoding is repeated. It also prints the character model's
+perplexity on the development names for each n-gram order.
 
     python scripts/tune_decoder.py                    # prints the grid, writes reports/tune_decoder.json
     python scripts/tune_decoder.py --write            # and stores the choice (and the default decoder) in models/crnn.json
@@ -35,6 +39,7 @@ from hwr.evaluation import default_decoder  # noqa: E402
 from hwr.lm import CharLM  # noqa: E402
 from hwr.metrics import score  # noqa: E402
 from hwr.recognizer import load_recognizer, write_metadata  # noqa: E402
+from hwr.training import TrainConfig, rendered_names  # noqa: E402
 from hwr.variants import VARIANTS  # noqa: E402
 
 log = logging.getLogger("tune_decoder")
@@ -59,6 +64,14 @@ def main(argv: list[str] | None = None) -> int:
                         "layout, e.g. the dev mix of scripts/make_unseen.py --dev-mix")
     p.add_argument("--json", type=Path, default=config.ROOT / "reports" / "tune_decoder.json")
     p.add_argument("--write", action="store_true", help="store the chosen settings in the model's metadata")
+    p.add_argument("--heldout-names", type=int, default=TrainConfig.dev_synthetic,
+                   help="names rendered in the held-out fonts as train.py's development set renders them "
+                        "(with --seed + 1), scored beside the rows (0: the rows alone)")
+    p.add_argument("--canvas-fraction", type=float, default=0.35,
+                   help="share of those names drawn canvas-style (the fine-tunes' share)")
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--cache", type=Path, default=config.ROOT / "runs" / "tune-cache",
+                   help="where the rendered names are kept between runs")
     p.add_argument("--no-variants", action="store_true",
                    help="read each image once: tune the priors only, and store no test-time variants")
     args = p.parse_args(argv)
@@ -75,25 +88,31 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%s was trained on %s: if that holds rows %s, these settings are tuned on images "
                     "it has seen", args.model.name, trained_on, args.rows)
     truths = [s.text for s in samples]
+    parts = {"rows": (np.stack([rec.preprocess(s.image) for s in samples]), truths)}
+    if args.heldout_names > 0:
+        cfg = TrainConfig(seed=args.seed, canvas_fraction=args.canvas_fraction, spec=rec.spec)
+        names = rendered_names(cfg, args.cache, args.heldout_names, heldout=True)
+        if names[1]:
+            parts["heldout_fonts"] = names
     tried = ((),) if args.no_variants else VARIANT_SETS
     every = replace(rec, variants=tuple(VARIANTS))  # the model run once, with every variant beside each image
-    lp_all = every.log_probs(np.stack([rec.preprocess(s.image) for s in samples]))
-    log.info("%d development images (%s), runtime %s", len(samples), report.summary(), rec.runtime)
-
-    def readings(variants: tuple[str, ...]) -> np.ndarray:
-        """The log-probabilities a model reading with ``variants`` would give."""
-        if not variants:
-            return lp_all[:, 0]
-        return lp_all[:, [0, *(1 + every.variants.index(v) for v in variants)]]
-
-    lp = lp_all[:, 0]
+    lp_all = {name: every.log_probs(x) for name, (x, _) in parts.items()}
+    log.info("%d development images (%s) and %d held-out-font names, runtime %s", len(samples),
+             report.summary(), len(parts.get("heldout_fonts", ((), []))[1]), rec.runtime)
+    variants: tuple[str, ...] = ()
 
     def run(decoder: str, **settings) -> dict:
+        """One setting's CER and word accuracy: the mean over the parts, and each part's."""
         start = time.perf_counter()
-        texts = [d.text for d in decode(lp, rec.alphabet, decoder, rec.decode_options(**settings))]
-        s = score(truths, texts)
-        row = {"decoder": decoder, **settings, "cer": s.cer, "word_accuracy": s.word_accuracy,
-               "ms_per_image": 1000 * (time.perf_counter() - start) / len(samples)}
+        each = {}
+        for name, (_, texts) in parts.items():
+            lp = lp_all[name]
+            lp = lp[:, [0, *(1 + every.variants.index(v) for v in variants)]] if variants else lp[:, 0]
+            s = score(texts, [d.text for d in decode(lp, rec.alphabet, decoder, rec.decode_options(**settings))])
+            each[name] = {"cer": s.cer, "word_accuracy": s.word_accuracy}
+        row = {"decoder": decoder, **settings, "cer": float(np.mean([e["cer"] for e in each.values()])),
+               "word_accuracy": float(np.mean([e["word_accuracy"] for e in each.values()])), "parts": each,
+               "ms_per_image": 1000 * (time.perf_counter() - start) / sum(len(t) for _, t in parts.values())}
         print(json.dumps(row))
         return row
 
@@ -103,10 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     variant_rows = []
     default_decoder_now = rec.metadata.get("decoder_default", "greedy")
     for variants in tried:
-        lp = readings(variants)
         variant_rows.append({"test_time_variants": list(variants), **run(default_decoder_now)})
     variants = tuple(best(variant_rows)["test_time_variants"])
-    lp = readings(variants)
 
     # the n-gram order (hwr.lm.DEFAULT_ORDER): per-symbol perplexity of the development names
     perplexity = {order: CharLM(rec.lexicon, rec.alphabet, order).perplexity(
@@ -123,14 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     chosen_lexicon = best(lexicon_rows)
     chosen = {**lm, "prior_weight": chosen_lexicon["prior_weight"],
               "lexicon_margin": chosen_lexicon["lexicon_margin"]}
-    result = {"model": str(args.model), "runtime": rec.runtime, "selection": selection,
-              "images": len(samples), "command": " ".join(["python", "scripts/tune_decoder.py", *(argv or sys.argv[1:])]),
-              "chosen": chosen, "test_time_variants": list(variants), "variants": variant_rows, "perplexity_by_order": perplexity, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
+    result = {"model": str(args.model), "runtime": rec.runtime, "selection": selection, "images": len(samples),
+              "heldout_names": len(parts.get("heldout_fonts", ((), []))[1]),
+              "command": " ".join(["python", "scripts/tune_decoder.py", *(argv or sys.argv[1:])]),
+              "chosen": chosen, "test_time_variants": list(variants), "variants": variant_rows,
+              "perplexity_by_order": perplexity, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
               "lexicon_without_priors": next(r for r in lexicon_rows if r["prior_weight"] == 0
                                              and r["lexicon_margin"] == 2.3),
               "lexicon": chosen_lexicon, "grid": beam_rows + lexicon_rows}
     atomic.write_json(args.json, result)
-    print(f"chosen: {chosen}, test-time variants {list(variants) or 'none'}  (beam CER {chosen_beam['cer']:.2%}, lexicon CER {chosen_lexicon['cer']:.2%}; "
+    print(f"chosen: {chosen}, test-time variants {list(variants) or 'none'}  "
+          f"(beam CER {chosen_beam['cer']:.2%}, lexicon CER {chosen_lexicon['cer']:.2%}; "
           f"greedy {greedy['cer']:.2%}); grid in {args.json}")
     if args.write:
         rec.metadata["decoder_options"] = {**rec.metadata.get("decoder_options", {}), **chosen}
@@ -140,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                                         "lexicon": chosen_lexicon["cer"]})
         rec.metadata["decoder_default"] = default
         rec.metadata.setdefault("selection", {})["decoder_default"] = (
-            f"{why} on {args.data_dir.name}:{selection} (scripts/tune_decoder.py)")
+            f"{why} on {args.data_dir.name}:{selection}"
+            + (f" and {result['heldout_names']} held-out-font names" if result["heldout_names"] else "")
+            + " (scripts/tune_decoder.py)")
         print(f"default decoder {default}; stored in {write_metadata(args.model, rec.metadata)}")
     return 0
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hwr import config, synth
-from hwr.training import TrainConfig, _rendered
+from hwr.training import TrainConfig, rendered_names
 
 SCRIPTS = config.ROOT / "scripts"
 
@@ -38,12 +38,12 @@ def test_no_training_font_is_a_test_or_development_font():
 
 def test_synthetic_names_are_rendered_in_every_font_folder_given(tmp_path):
     bundled = TrainConfig(fonts=(config.SCRIPT_FONTS,), processes=1)
-    images, texts = _rendered(bundled, tmp_path, 6, heldout=False)
+    images, texts = rendered_names(bundled, tmp_path, 6, heldout=False)
     assert images.shape == (6, bundled.spec.height, bundled.spec.width) and len(texts) == 6
     if not config.SHARED_FONTS.is_dir():
         pytest.skip("the shared fonts are needed for a second folder")
     both = TrainConfig(fonts=(config.SHARED_FONTS, config.SCRIPT_FONTS), processes=1)
-    other, _ = _rendered(both, tmp_path, 6, heldout=False)
+    other, _ = rendered_names(both, tmp_path, 6, heldout=False)
     # another set of fonts is another cache entry, not the first set's images again
     assert len(list(Path(tmp_path).glob("synth-*.npy"))) == 2
     assert not np.array_equal(images, other)

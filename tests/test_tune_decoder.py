@@ -27,10 +27,17 @@ def test_write_stores_the_chosen_settings_and_default_decoder(tune_decoder, bund
     meta["decoder_default"] = "greedy"  # as train.py --decoders greedy leaves it
     model.with_suffix(".json").write_text(json.dumps(meta))
     assert tune_decoder.main(["--model", str(model), "--data-dir", str(bundled_data), "--rows", "1-20",
+                              "--heldout-names", "6", "--cache", str(tmp_path / "cache"),
                               "--json", str(tmp_path / "tune.json"), "--write"]) == 0
     tuned = json.loads(model.with_suffix(".json").read_text())
     result = json.loads((tmp_path / "tune.json").read_text())
     assert tuned["decoder_options"] == {**meta.get("decoder_options", {}), **result["chosen"]}
+    # each setting is scored on both development parts where the held-out fonts are there to render
+    # names in (the shared fonts), on the rows alone where they are not
+    parts = {"rows", "heldout_fonts"} if result["heldout_names"] else {"rows"}
+    assert result["heldout_names"] in (0, 6) and set(result["greedy"]["parts"]) == parts
+    assert result["greedy"]["cer"] == pytest.approx(sum(p["cer"] for p in result["greedy"]["parts"].values())
+                                                    / len(parts))
     cers = {"greedy": result["greedy"]["cer"], "beam": result["beam"]["cer"], "lexicon": result["lexicon"]["cer"]}
     assert tuned["decoder_default"] in DECODERS and cers[tuned["decoder_default"]] == min(cers.values())
     assert tuned["selection"]["decoder_default"].startswith(f"{tuned['decoder_default']}: lowest development CER")
