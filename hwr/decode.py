@@ -247,8 +247,8 @@ def _beam_ranked(log_probs: np.ndarray, alphabet: Alphabet,
     log P(text | image) + the prior (``_scorer``): with no prior, the most probable one. With
     several readings each searches its own beams, and their texts are scored under all of them.
     """
-    found = [[text for lp in image for text, _ in _prefix_beam(lp, alphabet, options)]
-             for image in (log_probs if log_probs.ndim == 4 else log_probs[:, None])]
+    found = [[text for lp in readings(log_probs) for text, _ in _prefix_beam(lp[b], alphabet, options)]
+             for b in range(len(log_probs))]
     prior = _scorer(options)
     out = []
     for ranked in _rank(log_probs, found, alphabet):

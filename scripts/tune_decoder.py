@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     tried = ((),) if args.no_variants else VARIANT_SETS
     every = replace(rec, variants=tuple(VARIANTS))  # the model run once, with every variant beside each image
     lp_all = {name: every.log_probs(x) for name, (x, _) in parts.items()}
+    heldout_names = len(parts["heldout_fonts"][1]) if "heldout_fonts" in parts else 0
     log.info("%d development images (%s) and %d held-out-font names, runtime %s", len(samples),
-             report.summary(), len(parts.get("heldout_fonts", ((), []))[1]), rec.runtime)
+             report.summary(), heldout_names, rec.runtime)
     variants: tuple[str, ...] = ()
 
     def run(decoder: str, **settings) -> dict:
@@ -120,15 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(row))
         return row
 
-    def best(rows: list[dict]) -> dict:
-        return min(rows, key=lambda r: (round(r["cer"], 6), -r["word_accuracy"]))
+    def best(rows: list[dict], pass_cost: float = 0.0) -> dict:
+        """The row of lowest CER, each test-time variant it reads with counted as ``pass_cost`` more."""
+        return min(rows, key=lambda r: (round(r["cer"] + pass_cost * len(r.get("test_time_variants", ())), 6),
+                                        -r["word_accuracy"]))
 
     variant_rows = []
     default_decoder_now = rec.metadata.get("decoder_default", "greedy")
     for variants in tried:
         variant_rows.append({"test_time_variants": list(variants), **run(default_decoder_now)})
-    variants = tuple(min(variant_rows, key=lambda r: (round(r["cer"] + PASS_COST * len(r["test_time_variants"]), 6),
-                                                      -r["word_accuracy"]))["test_time_variants"])
+    variants = tuple(best(variant_rows, PASS_COST)["test_time_variants"])
 
     # the n-gram order (hwr.lm.DEFAULT_ORDER): per-symbol perplexity of the development names
     perplexity = {order: CharLM(rec.lexicon, rec.alphabet, order).perplexity(
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = {**lm, "prior_weight": chosen_lexicon["prior_weight"],
               "lexicon_margin": chosen_lexicon["lexicon_margin"]}
     result = {"model": str(args.model), "runtime": rec.runtime, "selection": selection, "images": len(samples),
-              "heldout_names": len(parts.get("heldout_fonts", ((), []))[1]),
+              "heldout_names": heldout_names,
               "command": " ".join(["python", "scripts/tune_decoder.py", *(argv or sys.argv[1:])]),
               "chosen": chosen, "test_time_variants": list(variants), "variants": variant_rows,
               "perplexity_by_order": perplexity, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
