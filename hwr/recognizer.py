@@ -60,9 +60,10 @@ def save_model(model: keras.Model, path: Path | str, metadata: dict, overwrite: 
                onnx: bool = True) -> Path:
     """Write ``path`` (.keras), its ONNX copy and its JSON metadata; refuses to replace a model silently.
 
-    The ONNX copy (``hwr.export``, 3-8 s) needs TensorFlow and tf2onnx; on another backend, or if the
-    export fails, it is left out with a warning (``python -m hwr.export`` writes it later, under
-    TensorFlow) and readers use Keras. ``onnx=False`` leaves it out: a file only Keras will read.
+    The ONNX copy (``hwr.export``, written from the weights under any backend) needs the ``onnx``
+    package; without it, or if the export fails, it is left out with a warning (``python -m
+    hwr.export`` writes it later) and readers use Keras. ``onnx=False`` leaves it out: a file only
+    Keras will read.
     """
     import keras
 
@@ -75,14 +76,11 @@ def save_model(model: keras.Model, path: Path | str, metadata: dict, overwrite: 
         model.save(tmp)
     meta = {"hwr_version": __version__, "keras_version": keras.__version__,
             "backend": keras.backend.backend(), **metadata}
-    if onnx and keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tf2onnx"):
+    if onnx:
         try:
             meta["onnx"] = export_onnx(model, path)
         except ExportError as err:
-            log.warning("%s; readers will use Keras", err)
-    elif onnx:
-        log.warning("no ONNX copy of %s (it needs TensorFlow and tf2onnx): run python -m hwr.export %s",
-                    path, path)
+            log.warning("%s; readers will use Keras (python -m hwr.export %s writes the copy later)", err, path)
     write_metadata(path, meta)
     return path
 
@@ -261,6 +259,22 @@ def _export_hint(path: Path) -> str:
     return f"run `python -m hwr.export {path}` (needs Keras: pip install -r requirements.txt)"
 
 
+def session_options() -> onnxruntime.SessionOptions:
+    """How every ONNX Runtime session here runs: all graph optimisations, one thread per usable core
+    (at most 4), and no spinning: a server shares its cores, and waiting threads that spin take them
+    from the work (one comparison on the busy 2-core machine: p90 of one image 9 ms without
+    spinning, 22 ms with it)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # warnings about unused initialisers are an exporter's noise
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                       else os.cpu_count() or 1)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def _onnx_session(path: Path, metadata: dict) -> onnxruntime.InferenceSession:
     """ONNX Runtime's session for ``path``'s ONNX copy, if the copy is there and matches the .keras file.
 
@@ -279,15 +293,7 @@ def _onnx_session(path: Path, metadata: dict) -> onnxruntime.InferenceSession:
     if path.is_file() and recorded != file_sha256(path):
         raise ModelFileError(f"{target} is out of step with {path} (the .keras file changed after the "
                              f"export): {_export_hint(path)}")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # warnings about unused initialisers are the exporter's noise
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # one thread per usable core (at most 4), and no spinning: a server shares its cores, and
-    # waiting threads that spin take them from the work (one comparison on the busy 2-core machine:
-    # p90 of one image 9 ms without spinning, 22 ms with it)
-    options.intra_op_num_threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                       else os.cpu_count() or 1)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options = session_options()
     # ONNX Runtime's own errors derive from Exception only
     unreadable = (errors.Fail, errors.InvalidProtobuf, errors.InvalidGraph, errors.InvalidArgument,
                   errors.NoSuchFile, errors.NotImplemented, errors.RuntimeException, RuntimeError, OSError)

@@ -1,4 +1,4 @@
-"""The same hwr code trains and saves under JAX (and PyTorch when installed); TensorFlow loads the file."""
+"""The same hwr code trains and saves under JAX (and PyTorch when installed); TensorFlow loads the file and ONNX Runtime its serving copy."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ np.save("{out}", keras.ops.convert_to_numpy(m(x, training=False)))
 LOAD = """
 import numpy as np, keras
 from hwr.recognizer import load_recognizer
-r = load_recognizer("{path}")
+r = load_recognizer("{path}", runtime="keras")
 x = np.random.default_rng(0).random((8, 32, 256, 1), dtype=np.float32)
 np.save("{out}", keras.ops.convert_to_numpy(r.model(x, training=False)))
 print(keras.backend.backend())
@@ -57,6 +57,12 @@ def test_model_saved_under_other_backend_loads_in_tensorflow(backend, tmp_path):
     _run(SAVE.format(path=path, out=saved), backend)
     assert _run(LOAD.format(path=path, out=loaded), "tensorflow").strip().endswith("tensorflow")
     np.testing.assert_allclose(np.load(loaded), np.load(saved), atol=1e-4)
+    # the serving copy is written under that backend too (hwr.onnx_graph needs only the weights)
+    from hwr.recognizer import load_recognizer
+
+    served = load_recognizer(path, runtime="onnx")
+    x = np.random.default_rng(0).random((8, 32, 256, 1), dtype=np.float32)
+    np.testing.assert_allclose(served.forward(x), np.load(saved), atol=1e-4)
 
 
 @pytest.mark.parametrize("backend,message", [("nonsense", "unknown KERAS_BACKEND"),
