@@ -2,8 +2,8 @@
 
 The ``.keras`` file stays the training artifact and the reference; ONNX Runtime reads the ``.onnx``
 copy without TensorFlow or Keras (imports in 0.25 s where TensorFlow takes 6-8 s). The copy is
-written from the weights with ONNX's own recurrent operators (``hwr.onnx_graph``: a fifth of the
-time of tf2onnx's per-step loop for one image), under any Keras backend. It is written beside the
+written from the weights with ONNX's own recurrent operators (``hwr.onnx_graph``: under a quarter
+of the time of tf2onnx's per-step loop for one image), under any Keras backend. It is written beside the
 ``.keras`` file by ``save_model`` (so ``train.py --export`` ships both), or for an existing model by
 
     python -m hwr.export models/crnn.keras

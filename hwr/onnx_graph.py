@@ -2,15 +2,15 @@
 
 ``keras.Model.export(format="onnx")`` (tf2onnx) traces TensorFlow's graph, and Keras 3's GRU comes
 out of it as a ``Loop`` node that runs a subgraph per timestep: on the 2-core CPU, ONNX Runtime
-took 6.5 ms for one image and 12 ms for the three readings of one image, most of it in that loop
-(``python scripts/bench_onnx_export.py``). ONNX has the recurrent layer as one operator (``GRU``,
-``LSTM``), which ONNX Runtime runs as one fused kernel; written that way the same weights take a
-fifth of the time for one image. The graph is the model's own layers, one operator or two each:
+took 5.4 ms for one image and 10.4 ms for the three readings of one image, most of it in that
+loop. ONNX has the recurrent layer as one operator (``GRU``, ``LSTM``), which ONNX Runtime runs as
+one fused kernel; written that way the same weights take 1.2 and 2.5 ms (``python
+scripts/bench_onnx_export.py``). The graph is the model's own layers, one operator or two each:
 
 - each conv block: ``Conv`` with the batch normalisation folded into its weights and bias (the
   inference form of the layer), ``Relu``, ``MaxPool`` (none after a strided conv);
-- the columns: ``Transpose`` to time first and ``Reshape``, as ``width_first`` and ``columns`` do;
-- ``project``: ``MatMul``, ``Add``, ``Relu``; dropout is the identity at inference;
+- ``width_first``, ``columns`` and ``project``: one ``Conv`` over whole columns, ``Relu``, and the
+  time axis moved first; dropout is the identity at inference;
 - each ``Bidirectional`` GRU or LSTM: one bidirectional ``GRU`` or ``LSTM`` node, the forward
   and backward outputs concatenated as Keras does;
 - ``log_probs``: ``MatMul``, ``Add``, ``LogSoftmax``.
