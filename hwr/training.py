@@ -139,7 +139,13 @@ def _prepare(cfg: TrainConfig, samples: list[Sample], limit: int | None, desc: s
 
 
 def rendered_names(cfg: TrainConfig, cache: Path, n: int, heldout: bool) -> tuple[np.ndarray, list[str]]:
-    """``n`` synthetic names in the training fonts, or (``heldout``) in the fonts kept for development."""
+    """``n`` synthetic names in the training fonts, or (``heldout``) in the fonts kept for development.
+
+    The development names are people's names (lexicon names and compounds), without the training
+    mix's random letter strings: those are a training device, and the character model, which makes
+    names read better, reads them worse, so with a tenth of them the development set chose a
+    weaker character model than names want (README "Evaluate").
+    """
     from functools import partial
 
     from hwr import synth
@@ -155,7 +161,7 @@ def rendered_names(cfg: TrainConfig, cache: Path, n: int, heldout: bool) -> tupl
         return empty
     # the fonts are part of the key: another set of folders renders other images
     hand = hashlib.sha1("\n".join(sorted(f.name for f in fonts)).encode()).hexdigest()[:8]
-    stem = cache / (f"synth{'-heldout' if heldout else ''}-{n}-{seed}-{cfg.canvas_fraction}-"
+    stem = cache / (f"synth{'-heldout-names' if heldout else ''}-{n}-{seed}-{cfg.canvas_fraction}-"
                     f"{cfg.spec.height}x{cfg.spec.width}-v{PREPROCESS_VERSION}-s{synth.SYNTH_VERSION}-f{hand}")
     images_file, texts_file = Path(f"{stem}.npy"), Path(f"{stem}.json")
     if images_file.is_file() and texts_file.is_file():
@@ -163,7 +169,8 @@ def rendered_names(cfg: TrainConfig, cache: Path, n: int, heldout: bool) -> tupl
     lexicon = load_lexicon(cfg.lexicon)
     images, texts = synth.synthesize(n, None, lexicon, fonts, seed,
                                      transform=partial(prepare, height=cfg.spec.height, width=cfg.spec.width),
-                                     canvas_fraction=cfg.canvas_fraction, processes=cfg.processes)
+                                     canvas_fraction=cfg.canvas_fraction, processes=cfg.processes,
+                                     random_share=0.0 if heldout else synth.RANDOM_SHARE)
     atomic.write_json(texts_file, texts)  # before the images: they mark the cache complete
     save_array(images_file, np.stack(images))
     return load_array(images_file), texts

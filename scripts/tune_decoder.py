@@ -45,7 +45,7 @@ from hwr.variants import VARIANTS  # noqa: E402
 
 log = logging.getLogger("tune_decoder")
 
-LM_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)
+LM_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.3)
 LENGTH_BONUSES = (0.0, 0.5, 1.0, 2.0)
 PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 MARGINS = (1.0, 2.3, 3.5, 5.0)

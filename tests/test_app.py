@@ -405,8 +405,8 @@ def test_model_page_renders_everything(app, recognizer):
     assert layers["parameters"].sum() == sum(recognizer.parameter_counts)
     assert f"{sum(recognizer.parameter_counts):,} parameters:" in texts(at.caption)
     # the committed model reads each image three times: the page says so and names the variants
-    assert recognizer.variants == ("down", "bold")
-    assert "Each image is read 3 times, as preprocessed and changed (down, bold;" in texts(at.caption)
+    assert recognizer.variants == ("down", "narrow")
+    assert "Each image is read 3 times, as preprocessed and changed (down, narrow;" in texts(at.caption)
 
 
 @pytest.mark.parametrize("page", [None, *PAGES])

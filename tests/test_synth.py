@@ -161,6 +161,19 @@ def test_sample_names_are_encodable_and_short():
     assert any("-" in n and n != "JEAN-CLAUDE" for n in names)  # compounds
 
 
+def test_peoples_names_are_lexicon_names_and_compounds_without_random_strings():
+    """The development set's names (``random_share=0``): what people write, not the training device."""
+    lexicon = {"THOMAS": 400, "LEA": 300, "JEAN-CLAUDE": 5, "D'ORSO": 2}
+    names = synth.sample_names(lexicon, 2000, np.random.default_rng(0), random_share=0.0)
+    parts = [part for name in names for part in name.replace(" ", "-").split("-")]
+    assert set(parts) <= {"THOMAS", "LEA", "JEAN", "CLAUDE", "D'ORSO"}  # no random letters
+    compounds = sum(name not in lexicon for name in names)
+    assert 150 <= compounds <= 250  # about a tenth, as in training
+    trained = synth.sample_names(lexicon, 2000, np.random.default_rng(0))
+    assert sum(name not in lexicon and not set(name.replace(" ", "-").split("-")) <= set(parts)
+               for name in trained) > 100  # random strings, about a tenth
+
+
 def test_sample_names_without_lexicon_gives_random_strings():
     names = synth.sample_names({}, 50, np.random.default_rng(1))
     assert len(names) == 50 and all(2 <= len(n) <= 14 for n in names)

@@ -17,13 +17,13 @@ from hwr.synth.canvas import STICK_LETTERS
 from hwr.synth.fonts import DECORATIVE_FONTS, FONT_SUFFIXES, font_problem, usable_fonts
 from hwr.synth.generate import PHOTO_FRACTION, STYLES, render_name, synthesize
 from hwr.synth.hand import centre_lines, pen_ink
-from hwr.synth.names import sample_names
+from hwr.synth.names import RANDOM_SHARE, sample_names
 
 #: Bumped when the renderer changes, so caches of rendered names are rebuilt.
 SYNTH_VERSION = 5
 
 __all__ = [
-    "DECORATIVE_FONTS", "FONT_SUFFIXES", "PHOTO_FRACTION", "STICK_LETTERS", "STYLES", "SYNTH_VERSION",
+    "DECORATIVE_FONTS", "FONT_SUFFIXES", "PHOTO_FRACTION", "RANDOM_SHARE", "STICK_LETTERS", "STYLES", "SYNTH_VERSION",
     "centre_lines", "font_problem", "pen_ink", "render_name", "sample_names", "synthesize",
     "usable_fonts",
 ]

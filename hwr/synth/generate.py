@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from hwr.synth.canvas import render_canvas
 from hwr.synth.case import written
 from hwr.synth.form import render_form
-from hwr.synth.names import sample_names
+from hwr.synth.names import RANDOM_SHARE, sample_names
 from hwr.synth.photo import render_photo
 
 STYLES = ("form", "canvas", "photo")
@@ -90,10 +90,12 @@ def synthesize(
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
     canvas_fraction: float = 0.1,
     processes: int | None = None,
+    random_share: float = RANDOM_SHARE,
 ) -> tuple[list[np.ndarray], list[str]]:
     """``n`` rendered names and their texts; the same for a seed whatever the number of processes.
 
-    ``names`` are used in turn (cycled) if given, else names are sampled from ``lexicon``.
+    ``names`` are used in turn (cycled) if given, else names are sampled from ``lexicon``, with
+    ``random_share`` of them random letters (``sample_names``).
     ``transform`` (a picklable module-level function, e.g. the shared preprocessing) runs inside the
     workers so only the small arrays travel back.
     """
@@ -110,7 +112,7 @@ def synthesize(
     elif lexicon is not None:
         # A stream of its own (spawn_key), apart from the per-sample generators [seed, i].
         names_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
-        texts = sample_names(lexicon, n, names_rng)
+        texts = sample_names(lexicon, n, names_rng, random_share)
     else:
         raise ValueError("give names or a lexicon to sample them from")
 

@@ -23,12 +23,18 @@ def _random_string(rng: np.random.Generator) -> str:
     return "".join(chars)
 
 
-def sample_names(lexicon: dict[str, int], n: int, rng: np.random.Generator) -> list[str]:
-    """``n`` names: lexicon names weighted by sqrt(count), ~10% compounds and ~10% random letters.
+#: Share of random letter strings among the names sampled for training
+RANDOM_SHARE = 0.1
+
+
+def sample_names(lexicon: dict[str, int], n: int, rng: np.random.Generator,
+                 random_share: float = RANDOM_SHARE) -> list[str]:
+    """``n`` names: lexicon names weighted by sqrt(count), ~10% compounds and ``random_share`` random letters.
 
     The square root keeps THOMAS frequent without drowning the long tail; compounds give the model
-    hyphens and spaces; random strings make sure every letter is seen. All are encodable and at most
-    ``MAX_LABEL_LEN`` long.
+    hyphens and spaces; random strings make sure every letter is seen in training. They are not what
+    people write: a development set that stands for people's names samples none (``random_share=0``;
+    lexicon names take their place). All are encodable and at most ``MAX_LABEL_LEN`` long.
     """
     alphabet = Alphabet()
     names = [name for name in lexicon if _fits(name, alphabet)]
@@ -38,9 +44,9 @@ def sample_names(lexicon: dict[str, int], n: int, rng: np.random.Generator) -> l
     out: list[str] = []
     kinds = rng.random(n)
     for kind in kinds:
-        if not names or kind < 0.1:
+        if not names or kind < random_share:
             name = _random_string(rng)
-        elif kind < 0.2:
+        elif kind < random_share + 0.1:
             first, second = rng.choice(len(names), size=2, p=weights)
             name = f"{names[first]}{rng.choice(['-', '-', ' '])}{names[second]}"
             if not _fits(name, alphabet):
