@@ -81,7 +81,7 @@ SPECS = {  # every layer kind the graph writer handles, with random weights and 
     "gru, pooled": ModelSpec(conv_filters=(8, 16), pools=((2, 2), (2, 1)), rnn_units=(12, 10), dense_units=16),
     "lstm, strided": ModelSpec(conv_filters=(8, 16, 12), pools=((2, 2), (2, 2), (2, 1)), strided_blocks=2,
                                rnn="lstm", rnn_units=(12,), dense_units=16),
-    "gru, odd width": ModelSpec(width=100, conv_filters=(8,), pools=((2, 2),), strided_blocks=1,
+    "gru, width 100": ModelSpec(width=100, conv_filters=(8,), pools=((2, 2),), strided_blocks=1,
                                 rnn_units=(7,), dense_units=9),
 }
 
@@ -90,7 +90,8 @@ SPECS = {  # every layer kind the graph writer handles, with random weights and 
 def test_the_graph_computes_what_keras_and_tf2onnx_compute(name, tmp_path):
     """hwr.onnx_graph writes its own graph (native GRU/LSTM operators, a fifth of the time of
     tf2onnx's per-step Loop): its log-probabilities equal Keras' and tf2onnx's export of the same
-    model, for GRU and LSTM, pooled and strided convolutions, and a width with an odd step."""
+    model, for GRU and LSTM, pooled and strided convolutions (padded after, as TensorFlow pads, where
+    the padding is odd), and a width that is no power of two."""
     import keras
     import onnxruntime as ort
 
