@@ -66,7 +66,7 @@ def crnn_graph(model: keras.Model) -> onnx.ModelProto:
     out = _layer(model, "log_probs")
     if out.activation.__name__ != "log_softmax":
         raise GraphError(f"layer log_probs ends in {out.activation.__name__}, not log_softmax")
-    x = _dense(graph, out, x, None)
+    x = _dense(graph, out, x)
     graph.node("LogSoftmax", [x], axis=-1, output="log_probs")
     classes = int(out.get_weights()[0].shape[1])
     proto = helper.make_model(
@@ -152,12 +152,11 @@ def _columns(graph: _Graph, project, x: str, rows: int, channels: int) -> str:
     return graph.node("Transpose", [x], perm=[2, 0, 1])
 
 
-def _dense(graph: _Graph, layer, x: str, activation: str | None) -> str:
-    """A Dense layer on the last axis: MatMul, Add and the activation node (None: none)."""
+def _dense(graph: _Graph, layer, x: str) -> str:
+    """A Dense layer's affine part on the last axis: MatMul, Add (its activation is the caller's)."""
     kernel, bias = layer.get_weights()
     x = graph.node("MatMul", [x, graph.const(f"{layer.name}.kernel", kernel.astype(np.float32))])
-    x = graph.node("Add", [x, graph.const(f"{layer.name}.bias", bias.astype(np.float32))])
-    return graph.node(activation, [x]) if activation else x
+    return graph.node("Add", [x, graph.const(f"{layer.name}.bias", bias.astype(np.float32))])
 
 
 #: Keras' gate order in a GRU's kernels (update, reset, candidate) is ONNX's (z, r, h); an LSTM's
