@@ -66,7 +66,7 @@ class TrainConfig:
     synthetic: int = 40_000
     # names rendered in the held-out fonts for the development set: two samples of 300 put one model
     # 1.6 points of CER apart and disagreed on which of two models read better; of 1,000, 0.16 apart
-    # and agreeing (README "A fourth fine-tune"), for ~2 s more scoring an epoch on a 2-core CPU
+    # and agreeing (docs/experiments.md "A fourth fine-tune"), for ~2 s more scoring an epoch on a 2-core CPU
     dev_synthetic: int = 1000
     canvas_fraction: float = 0.1
     max_train_images: int | None = None  # cap on real labelled images (tests, quick runs)

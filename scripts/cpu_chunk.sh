@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One chunk of the larger design's training on the CPU (README "Without a GPU"), for a session that is
+# One chunk of the larger design's training on the CPU (docs/experiments.md "Without a GPU"), for a session that is
 # lent no GPU:
 #   bash scripts/cpu_chunk.sh [MINUTES] [train.py options...]      # default 150 minutes
 # 1. puts the run back in runs/wide21/ from checkpoints/wide21/ when runs/wide21/ holds none (a new
