@@ -20,7 +20,9 @@ from pathlib import Path
 from hwr import __version__, atomic, config
 from hwr.data import DataError, load_split
 from hwr.decode import DECODERS, DecodeOptions
-from hwr.evaluation import REPORTS_DIR, NoImagesError, default_outputs, evaluate, record, resolve_selection
+from hwr.evaluation import (REPORTS_DIR, NoImagesError, default_outputs, evaluate, record, resolve_selection,
+                            table_intervals)
+from hwr.intervals import Interval
 from hwr.lexicon import LexiconError
 from hwr.metrics import per_character_errors
 from hwr.preprocess import ImageError
@@ -152,8 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     default_csv, default_json = default_outputs(args.split, args.decoder, args.out_dir)
     csv_file, json_file = args.csv or default_csv, args.json or default_json
+    # how far the two headline figures could move on another draw of images like these
+    intervals = table_intervals(table)
     metrics = {
         "scores": scores.to_dict(),
+        "intervals": intervals,
         "decoder": args.decoder,
         "decoder_options": {k: v for k, v in vars(recognizer.decode_options(**options)).items()
                             if k not in ("lexicon", "lm")},
@@ -181,8 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"data:             {args.data_dir}  ({selection})")
     print(f"rows:             {report.summary()}")
     print(f"images:           {scores.images}")
-    print(f"word accuracy:    {scores.word_accuracy:.2%}")
-    print(f"CER:              {scores.cer:.2%}")
+    words, cer = Interval(**intervals["word_accuracy"]), Interval(**intervals["cer"])
+    print(f"word accuracy:    {words.percent(2)}  (in brackets: its {words.level:.0%} bootstrap interval "
+          "over the images)")
+    print(f"CER:              {cer.percent(2)}")
     print(f"WER:              {scores.wer:.2%}")
     print(f"char accuracy:    {scores.char_accuracy_positional:.2%}  (position-wise)")
     print(f"predictions:      {csv_file}")

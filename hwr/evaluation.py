@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from hwr import atomic, config
 from hwr.data import CleaningReport, DataError, Sample, csv_path, default_selections
 from hwr.decode import DECODERS
+from hwr.intervals import interval, to_dicts
 from hwr.metrics import Scores, cer, per_character_errors, score
 from hwr.preprocess import ImageError
 from hwr.recognizer import Recognizer, metadata_path
@@ -98,6 +99,12 @@ def default_decoder(dev_cers: dict[str, float]) -> tuple[str, str]:
     return best, f"{best}: lowest development CER of " + ", ".join(f"{d} {c:.4f}" for d, c in dev_cers.items())
 
 
+def table_intervals(table: pd.DataFrame) -> dict[str, dict]:
+    """The bootstrap intervals of word accuracy and CER over a table's images (``hwr.intervals``):
+    how far the figures could move on another draw of images like these."""
+    return to_dicts(interval(table["truth"].tolist(), table["prediction"].tolist()))
+
+
 def default_outputs(split: str, decoder: str, out_dir: Path = REPORTS_DIR) -> tuple[Path, Path]:
     """(predictions CSV, metrics JSON) paths used when ``--csv`` / ``--json`` are not given."""
     stem = Path(out_dir) / f"eval_{split}_{decoder}"
@@ -134,6 +141,7 @@ def record(model: Path, decoder: str, selection: str, scores: Scores, table: pd.
     if evaluated != selection:
         raise DataError(f"--record: {model.name}'s figures are on {evaluated}, not on {selection}")
     meta["metrics"][decoder] = scores.to_dict()
+    meta.setdefault("intervals", {})[decoder] = table_intervals(table)
     stem = model.with_suffix("")
     if meta.setdefault("decoder_default", decoder) == decoder:
         meta["per_character"] = per_character_errors(table["truth"], table["prediction"])

@@ -11,13 +11,18 @@ from pathlib import Path
 import pandas as pd
 
 from hwr import atomic
+from hwr.intervals import Interval
 
 
-def _table(metrics: dict) -> str:
+def _table(metrics: dict, intervals: dict) -> str:
+    """One row per decoder; word accuracy and CER with their bootstrap intervals where recorded."""
     rows = ["| decoder | word accuracy | CER | WER | correct characters (position-wise) | images |",
             "|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        rows.append(f"| {name} | {m['word_accuracy']:.1%} | {m['cer']:.2%} | {m['wer']:.1%} | "
+        bounds = intervals.get(name, {})
+        words, cer = (Interval(**bounds[k]).percent(digits) if k in bounds else f"{m[k]:.{digits}%}"
+                      for k, digits in (("word_accuracy", 1), ("cer", 2)))
+        rows.append(f"| {name} | {words} | {cer} | {m['wer']:.1%} | "
                     f"{m['char_accuracy_positional']:.1%} | {m['images']} |")
     return "\n".join(rows)
 
@@ -78,10 +83,12 @@ def write_report(model_path: Path, metadata: dict, history: pd.DataFrame) -> Pat
 
 ## Evaluation ({ev['selection']} of `{ev['data_dir']}`: {ev['kept']} images, {sum(ev['dropped'].values())} rows dropped by cleaning)
 
-{_table(metadata['metrics'])}
+{_table(metadata['metrics'], metadata.get('intervals', {}))}
 
 Default decoder: **{metadata['decoder_default']}** (chosen on the development set when the report says so below). CER is edits / truth characters over the whole set;
 "correct characters (position-wise)" is the Kaggle notebook's figure (same character at the same position).
+In brackets: the 95% bootstrap interval over the images, how far a figure could move on another draw of
+images like these (`hwr/intervals.py`; `python -m hwr.compare A.csv B.csv` for the difference of two readings).
 {_selection(metadata)}
 ## Training data
 

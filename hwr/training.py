@@ -40,7 +40,7 @@ from hwr.checkpoints import Checkpoints, keep_best
 from hwr.data import DataError, Sample, default_selections, development_selection, load_split, unlabelled_images
 from hwr.decode import DECODERS
 from hwr.distribute import describe_devices, strategy_scope
-from hwr.evaluation import default_decoder, evaluate
+from hwr.evaluation import default_decoder, evaluate, table_intervals
 from hwr.lexicon import load_lexicon
 from hwr.metrics import per_character_errors
 from hwr.model import ModelSpec, build_model, compile_for_training, transfer_weights
@@ -443,13 +443,13 @@ def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, o
             log.warning("best.keras does not load (%s); reporting the last model", type(err).__name__)
     alphabet, lexicon = Alphabet(), data.lexicon
     reader = Recognizer(best, alphabet, cfg.spec, {}, None, lexicon)
-    metrics, tables, dev_cer = {}, {}, {}
+    metrics, intervals, tables, dev_cer = {}, {}, {}, {}
     for name in cfg.decoders:
         if name == "lexicon" and lexicon is None:
             continue
         dev_cer[name] = data.dev.score(reader, name)["val_cer"]  # the default decoder is chosen here
         tables[name], scores = evaluate(reader, data.eval_samples, name, progress=False)  # and only reported here
-        metrics[name] = scores.to_dict()
+        metrics[name], intervals[name] = scores.to_dict(), table_intervals(tables[name])
     best_decoder, decoder_choice = default_decoder(dev_cer)
     pred_df = tables[best_decoder]
     with atomic.atomic_path(out / "crnn_predictions.csv") as tmp:
@@ -478,6 +478,7 @@ def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, o
         "decoder_default": best_decoder,
         **tuned,  # a fine-tune or warm start keeps its starting model's decoder settings (re-tune: scripts/tune_decoder.py)
         "metrics": metrics,
+        "intervals": intervals,
         "per_character": per_character_errors([s.text for s in data.eval_samples], pred_df.prediction.tolist()),
         "evaluation": {"selection": eval_sel, "data_dir": str(cfg.data_dir), **data.info["evaluation"]},
         "selection": selection,

@@ -32,6 +32,7 @@ from hwr.data import DataError, Sample, default_selections, image_dir, load_spli
 from hwr.decode import DECODERS, decode
 from hwr.evaluation import COLUMNS, evaluate
 from hwr.folders import FOLDERS_ENV, FolderError, allowed_folders, hide_paths, hide_paths_in
+from hwr.intervals import Interval
 from hwr.preprocess import ImageError, has_ink, preprocess, to_uint8
 from hwr.recognizer import ModelFileError, Prediction, Recognizer, load_recognizer, metadata_path
 
@@ -254,6 +255,19 @@ def metrics_table(rec: ModelCard | Recognizer) -> pd.DataFrame | None:
         return None
     rows = {k: v for k, v in found.items() if isinstance(v, dict)}
     return pd.DataFrame.from_dict(rows, orient="index") if rows else None
+
+
+def interval_notes(rec: ModelCard | Recognizer, decoder: str) -> dict[str, str]:
+    """Figure → a sentence with its bootstrap interval (``hwr.intervals``), where the metadata holds one."""
+    found = rec.metadata.get("intervals", {})
+    bounds = found.get(decoder, {}) if isinstance(found, dict) else {}
+    notes = {}
+    for name, digits in (("word_accuracy", 1), ("cer", 2)):
+        if isinstance(bounds.get(name), dict):
+            b = Interval(**bounds[name])
+            notes[name] = (f"{b.level:.0%} interval {b.span(digits)}: how far the figure could move on another "
+                           "draw of images like these (a bootstrap over the evaluation images)")
+    return notes
 
 
 def default_decoder(rec: ModelCard | Recognizer) -> str | None:

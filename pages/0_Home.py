@@ -23,8 +23,11 @@ if best is None:
 else:
     decoder, scores = best
     cols = st.columns(4)
-    cols[0].metric("Names read exactly", f"{scores.get('word_accuracy', float('nan')):.1%}", border=True)
-    cols[1].metric("Character error rate", f"{scores.get('cer', float('nan')):.1%}", border=True)
+    spread = ui.interval_notes(card, decoder)
+    cols[0].metric("Names read exactly", f"{scores.get('word_accuracy', float('nan')):.1%}", border=True,
+                   help=spread.get("word_accuracy"))
+    cols[1].metric("Character error rate", f"{scores.get('cer', float('nan')):.1%}", border=True,
+                   help=spread.get("cer"))
     cols[2].metric("Characters right (positional)",
                    f"{scores.get('char_accuracy_positional', float('nan')):.1%}", border=True)
     cols[3].metric("Evaluation images", f"{int(scores.get('images', 0)):,}", border=True)

@@ -4,7 +4,8 @@
 
 Runs ``python -m hwr.evaluate`` (as a function, one process) on each set with each decoder, keeps
 its per-image CSV and metrics JSON under ``reports/unseen/TAG/``, and writes the table of word
-accuracy and CER to ``reports/unseen/TAG.json`` and prints it as Markdown. A set whose folder is
+accuracy and CER, each with its bootstrap interval, to ``reports/unseen/TAG.json`` and prints it as
+Markdown. A set whose folder is
 absent (the photo sets are generated, not committed: see README "Unseen images") is skipped.
 """
 
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hwr import atomic, config  # noqa: E402
 from hwr import evaluate  # noqa: E402
+from hwr.intervals import Interval  # noqa: E402
 
 UNSEEN = config.ROOT / "data" / "unseen"
 #: slug → (what it is, data folder, split, rows)
@@ -42,6 +44,11 @@ SETS = {
                         "test", "all"),
 }
 DECODERS = ("greedy", "beam", "lexicon")
+
+
+def _cell(intervals: dict) -> str:
+    """'86.3% (83.2–89.1%) / 4.18% (2.88–5.75%)': words and CER, each with its interval."""
+    return f"{Interval(**intervals['word_accuracy']).percent(1)} / {Interval(**intervals['cer']).percent(2)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,15 +75,17 @@ def main(argv: list[str] | None = None) -> int:
                                         "--csv", f"{stem}.csv", "--json", f"{stem}.json"])
             if status != 0:
                 return status
-            scores = json.loads(Path(f"{stem}.json").read_text())["scores"]
-            table.setdefault(slug, {"set": name})[decoder] = {k: scores[k] for k in ("images", "word_accuracy", "cer")}
+            found = json.loads(Path(f"{stem}.json").read_text())
+            table.setdefault(slug, {"set": name})[decoder] = {
+                **{k: found["scores"][k] for k in ("images", "word_accuracy", "cer")}, "intervals": found["intervals"]}
     result = {"model": str(args.model), "tag": args.tag, "sets": table}
     atomic.write_json(out.parent / f"{args.tag}.json", result)
     print(f"| set ({args.tag}) | images | " + " | ".join(f"{d} words / CER" for d in DECODERS) + " |")
     print("|---|---|" + "---|" * len(DECODERS))
     for row in table.values():
-        cells = " | ".join(f"{row[d]['word_accuracy']:.1%} / {row[d]['cer']:.2%}" for d in DECODERS)
+        cells = " | ".join(_cell(row[d]["intervals"]) for d in DECODERS)
         print(f"| {row['set']} | {row['greedy']['images']} | {cells} |")
+    print("In brackets: 95% bootstrap intervals over each set's images (hwr/intervals.py).")
     return 0
 
 

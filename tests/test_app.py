@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from hwr import config
 from hwr.data import default_selections, load_split
+from hwr.evaluation import table_intervals
 from hwr.metrics import cer, per_character_errors, score
 from photos import paper_photo, stored_sideways
 
@@ -60,6 +61,7 @@ def make_dev_model(folder: Path, bare_model: Path) -> Path:
     (folder / "crnn_report.md").write_text("# Training report\n\nA throwaway model for the app tests.\n")
     scores = score(table["truth"], table["prediction"]).to_dict()
     meta.update({"metrics": {"greedy": scores, "beam": {**scores, "word_accuracy": 0.2}},
+                 "intervals": {"beam": table_intervals(table)},
                  "decoder_default": "beam",
                  "training": {"images": 1000, "seconds": 60, "command": "python train.py"},
                  "history_csv": "crnn_history.csv", "report": "crnn_report.md",
@@ -160,6 +162,9 @@ def test_home_shows_the_metadata_metrics(app, recognizer):
     assert metric(at, "Names read exactly") == f"{best['word_accuracy']:.1%}"
     assert metric(at, "Character error rate") == f"{best['cer']:.1%}"
     assert metric(at, "Evaluation images") == f"{best['images']:,}"
+    bounds = recognizer.metadata["intervals"][name]["word_accuracy"]
+    words = next(m for m in at.metric if m.label == "Names read exactly")
+    assert words.help.startswith(f"95% interval {100 * bounds['low']:.1f}–{100 * bounds['high']:.1f}%: how far")
     assert len(at.get("page_link")) == 4
     assert f"{sum(recognizer.parameter_counts):,} parameters" in texts(at.markdown)
 

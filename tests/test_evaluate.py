@@ -64,6 +64,10 @@ def test_main_on_the_bundled_sample(bundled_data, tiny_model_path, tmp_path, cap
     assert report["scores"]["images"] == 9
     expected = metrics.score(table["truth"], table["prediction"]).to_dict()
     assert report["scores"] == pytest.approx(expected)
+    for figure in ("word_accuracy", "cer"):  # with how far each could move on another draw of images
+        bounds = report["intervals"][figure]
+        assert bounds["estimate"] == pytest.approx(expected[figure])
+        assert bounds["low"] <= bounds["estimate"] <= bounds["high"] and bounds["level"] == 0.95
     assert report["cleaning"]["rows"] == 10 and report["cleaning"]["kept"] == 9
     assert report["cleaning"]["dropped"]["blank label"] == 1
     assert sum(c["count"] for c in report["per_character"].values()) == table["truth"].str.len().sum()

@@ -45,7 +45,8 @@ def test_an_installed_copy_reads_from_a_users_own_code(tmp_path):
         entry_points = next(z.read(n).decode() for n in names if n.endswith("entry_points.txt"))
         metadata = next(z.read(n).decode() for n in names if n.endswith("METADATA"))
     assert {"hwr/recognizer.py", "hwr/read.py", "train.py", "hwr/preprocess/__init__.py", "hwr/synth/__init__.py"} <= names
-    for script in ("hwr-read = hwr.read:main", "hwr-evaluate = hwr.evaluate:main", "hwr-train = train:main"):
+    for script in ("hwr-read = hwr.read:main", "hwr-evaluate = hwr.evaluate:main", "hwr-compare = hwr.compare:main",
+                   "hwr-train = train:main"):
         assert script in entry_points
     assert "Requires-Dist: onnxruntime" in metadata
     assert "Requires-Dist: tensorflow-cpu==2.21.*; extra == \"train\"" in metadata

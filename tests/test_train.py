@@ -83,7 +83,11 @@ def test_a_run_out_of_time_still_evaluates_saves_and_says_what_it_cut(tmp_path, 
     assert evaluate.main([*common, "--decoder", "beam"]) == 0
     meta = json.loads((tmp_path / "crnn.json").read_text())
     assert list(meta["metrics"]) == ["greedy", "beam"] and meta["metrics"]["beam"]["images"] == 495
-    assert "| beam |" in (tmp_path / "crnn_report.md").read_text()
+    assert list(meta["intervals"]) == ["greedy", "beam"]  # the run's own figures, then the recorded one
+    beam = meta["intervals"]["beam"]["word_accuracy"]
+    assert beam["estimate"] == pytest.approx(meta["metrics"]["beam"]["word_accuracy"])
+    report = (tmp_path / "crnn_report.md").read_text()
+    assert f"| beam | {100 * beam['estimate']:.1f}% ({100 * beam['low']:.1f}–{100 * beam['high']:.1f}%) |" in report
     assert evaluate.main([*common, "--decoder", "beam", "--rows", "1-1000"]) == 1
     assert "figures are on validation:1001-1500" in capsys.readouterr().err
 
