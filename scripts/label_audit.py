@@ -8,14 +8,14 @@ checked by eye show (every miss of the model committed on 2026-12-01): ``WRITTEN
 written there, the label itself where it matches or where the writing could not be told better
 (``NOTE`` says why), empty where nothing can be read (that row is left out of the second figure). The script
 reads the per-image CSVs that ``scripts/measure_unseen.py --tag TAG`` wrote for the evaluation set
-and prints both figures per decoder; the first stays the reported one. Written to
+and prints both figures per decoder, each with its 95% bootstrap interval (``hwr.intervals``); the
+first stays the reported one. Written to
 ``reports/unseen/TAG_label_audit.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hwr import atomic, config  # noqa: E402
+from hwr.intervals import interval, to_dicts  # noqa: E402
 from hwr.metrics import score  # noqa: E402
 
 AUDIT = config.ROOT / "data" / "audit" / "validation_1001-1500.csv"
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     changed = audit[audit["WRITTEN"] != audit["IDENTITY"]]
     result: dict = {"tag": args.tag, "audit": str(args.audit), "rows_checked": len(audit),
                     "labels_changed": int((changed["WRITTEN"] != "").sum()),
-                    "unreadable": int((changed["WRITTEN"] == "").sum()), "decoders": {}}
+                    "unreadable": int((changed["WRITTEN"] == "").sum()), "decoders": {}, "intervals": {}}
     print(f"{len(audit)} labels checked by eye: {result['labels_changed']} disagree with the writing, "
           f"{result['unreadable']} cannot be read")
     print("| decoder | data set's labels: words / CER (images) | labels checked by eye: words / CER (images) |")
@@ -66,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         figures = {k: score(t["truth"], t["prediction"]) for k, t in rows.items()}
         result["decoders"][decoder] = {k: {"images": len(rows[k]), "word_accuracy": s.word_accuracy,
                                            "cer": s.cer} for k, s in figures.items()}
-        cells = " | ".join(f"{s.word_accuracy:.1%} / {s.cer:.2%} ({len(rows[k])})" for k, s in figures.items())
+        bounds = {k: interval(t["truth"].tolist(), t["prediction"].tolist()) for k, t in rows.items()}
+        result["intervals"][decoder] = {k: to_dicts(b) for k, b in bounds.items()}
+        cells = " | ".join(f"{b['word_accuracy'].percent(1)} / {b['cer'].percent(2)} ({len(rows[k])})"
+                           for k, b in bounds.items())
         print(f"| {decoder} | {cells} |")
     atomic.write_json(folder.parent / f"{args.tag}_label_audit.json", result)
     return 0

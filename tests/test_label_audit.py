@@ -34,6 +34,8 @@ def test_wrong_labels_are_replaced_and_unreadable_rows_left_out(label_audit, tmp
     assert lexicon["labels"] == {"images": 4, "word_accuracy": 0.25, "cer": pytest.approx(11 / 20)}
     # RAPHAEL now counts as read; NOM is left out; PAUL → TONI stays a miss
     assert lexicon["audited"]["images"] == 3 and lexicon["audited"]["word_accuracy"] == pytest.approx(2 / 3)
+    bounds = result["intervals"]["lexicon"]["audited"]["word_accuracy"]  # with its bootstrap interval
+    assert bounds["estimate"] == pytest.approx(2 / 3) and bounds["low"] <= 2 / 3 <= bounds["high"]
     assert "1 disagree with the writing, 1 cannot be read" in capsys.readouterr().out
 
 
