@@ -248,26 +248,36 @@ def sibling_file(rec: ModelCard | Recognizer, meta_key: str) -> Path | None:
     return path if path.is_file() else None
 
 
+#: the figures whose bootstrap intervals the metadata may hold, and their decimals in percent
+INTERVAL_FIGURES = (("word_accuracy", 1), ("cer", 2))
+
+
+def _intervals(rec: ModelCard | Recognizer, decoder: str) -> dict[str, tuple[Interval, int]]:
+    """Figure → (its bootstrap interval, decimals) for ``decoder``, as far as the metadata holds them."""
+    found = rec.metadata.get("intervals")
+    bounds = found.get(decoder, {}) if isinstance(found, dict) else {}
+    bounds = bounds if isinstance(bounds, dict) else {}
+    return {name: (Interval(**bounds[name]), digits) for name, digits in INTERVAL_FIGURES
+            if isinstance(bounds.get(name), dict)}
+
+
 def metrics_table(rec: ModelCard | Recognizer) -> pd.DataFrame | None:
-    """Metrics per decoder (rows) from the metadata, or None when the model carries none."""
+    """Metrics per decoder (rows) from the metadata, or None when the model carries none; where the
+    metadata holds their bootstrap intervals, a column ``FIGURE_interval`` ("83.2–89.1%") beside each."""
     found = rec.metadata.get("metrics")
     if not isinstance(found, dict):
         return None
-    rows = {k: v for k, v in found.items() if isinstance(v, dict)}
+    rows = {decoder: {**scores, **{f"{name}_interval": b.span(digits)
+                                   for name, (b, digits) in _intervals(rec, decoder).items()}}
+            for decoder, scores in found.items() if isinstance(scores, dict)}
     return pd.DataFrame.from_dict(rows, orient="index") if rows else None
 
 
 def interval_notes(rec: ModelCard | Recognizer, decoder: str) -> dict[str, str]:
     """Figure → a sentence with its bootstrap interval (``hwr.intervals``), where the metadata holds one."""
-    found = rec.metadata.get("intervals", {})
-    bounds = found.get(decoder, {}) if isinstance(found, dict) else {}
-    notes = {}
-    for name, digits in (("word_accuracy", 1), ("cer", 2)):
-        if isinstance(bounds.get(name), dict):
-            b = Interval(**bounds[name])
-            notes[name] = (f"{b.level:.0%} interval {b.span(digits)}: how far the figure could move on another "
-                           "draw of images like these (a bootstrap over the evaluation images)")
-    return notes
+    return {name: f"{b.level:.0%} interval {b.span(digits)}: how far the figure could move on another draw "
+                  "of images like these (a bootstrap over the evaluation images)"
+            for name, (b, digits) in _intervals(rec, decoder).items()}
 
 
 def default_decoder(rec: ModelCard | Recognizer) -> str | None:

@@ -21,9 +21,13 @@ else:
     columns = {c: st.column_config.NumberColumn(label, format="percent")
                for c, label in labels.items() if c in table}
     columns["images"] = st.column_config.NumberColumn("images", format="%d")
+    columns["word_accuracy_interval"] = st.column_config.TextColumn("word accuracy, 95% interval")
+    columns["cer_interval"] = st.column_config.TextColumn("CER, 95% interval")
     st.dataframe(table, column_config=columns)
     st.caption("Word accuracy: names read exactly. CER and WER: character and word edits over the "
-               "truth's characters and words. Positional: characters equal at the same place.")
+               "truth's characters and words. Positional: characters equal at the same place. "
+               "Intervals: how far a figure could move on another draw of images like these (a bootstrap "
+               "over the evaluation images).")
 
 st.subheader("Training")
 history_file = ui.sibling_file(card, "history_csv")

@@ -404,7 +404,11 @@ def test_model_page_renders_everything(app, recognizer):
     at = app(PAGES[3])
     assert not at.exception
     assert not at.info  # every piece of metadata is there
-    assert set(recognizer.metadata["metrics"]) <= set(at.dataframe[0].value.index)
+    metrics = at.dataframe[0].value
+    assert set(recognizer.metadata["metrics"]) <= set(metrics.index)
+    for decoder, bounds in recognizer.metadata["intervals"].items():  # each figure's interval beside it
+        words = bounds["word_accuracy"]
+        assert metrics.at[decoder, "word_accuracy_interval"] == f"{100 * words['low']:.1f}–{100 * words['high']:.1f}%"
     assert len(at.image) == 2  # training curves and errors per character
     layers = next(d.value for d in at.dataframe if "parameters" in d.value)
     assert layers["parameters"].sum() == sum(recognizer.parameter_counts)
