@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from hwr import atomic
-from hwr.intervals import LEVEL, RESAMPLES, Interval, difference, interval, to_dicts
+from hwr.intervals import LEVEL, RESAMPLES, Interval, difference, interval, to_dicts, written
 
 COLUMNS = ("filename", "truth", "prediction")
 
@@ -73,17 +73,17 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, level: float = LEVEL, resamples: i
 
 
 def _figures(part: dict, sign: bool = False) -> str:
-    words, cer = Interval(**part["word_accuracy"]), Interval(**part["cer"])
-    return f"words {words.percent(1, sign)}, CER {cer.percent(2, sign)}"
+    text = written(part, sign)
+    return f"words {text['word_accuracy']}, CER {text['cer']}"
 
 
 def verdict(result: dict) -> str:
     """One line: which figures differ by more than the noise."""
     said = []
     for key, name, better in (("word_accuracy", "words", 1), ("cer", "CER", -1)):
-        d = result["b_minus_a"][key]
-        if d["low"] > 0 or d["high"] < 0:
-            said.append(f"{name}: B {'better' if better * d['estimate'] > 0 else 'worse'} than A, beyond the noise")
+        d = Interval(**result["b_minus_a"][key])
+        if d.excludes(0.0):
+            said.append(f"{name}: B {'better' if better * d.estimate > 0 else 'worse'} than A, beyond the noise")
         else:
             said.append(f"{name}: within noise (the interval holds 0)")
     return "; ".join(said)

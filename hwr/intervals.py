@@ -16,7 +16,7 @@ per-image rates. Written in NumPy, not ``scipy.stats.bootstrap``, so the serving
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,9 @@ LEVEL = 0.95
 RESAMPLES = 10_000
 #: resamples drawn at once: a block's weights are RESAMPLE_BLOCK × images floats
 RESAMPLE_BLOCK = 1_000
+#: the figures with intervals, and the decimals each is written with in percent (of 495 images a
+#: name is 0.2 points of words; a character of ~3,200 is 0.03 points of CER)
+DIGITS = {"word_accuracy": 1, "cer": 2}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,13 @@ class Interval:
 def to_dicts(found: dict[str, Interval]) -> dict[str, dict]:
     """``interval``'s or ``difference``'s result as JSON keeps it (figure → estimate, low, high, level)."""
     return {name: value.to_dict() for name, value in found.items()}
+
+
+def written(found: Mapping[str, Interval | dict], sign: bool = False) -> dict[str, str]:
+    """Each figure of ``interval``'s or ``difference``'s result (or of its JSON form) written with its
+    interval at its ``DIGITS``: word_accuracy → '86.3% (83.2–89.1%)', cer → '4.18% (2.88–5.75%)'."""
+    return {name: (value if isinstance(value, Interval) else Interval(**value)).percent(DIGITS[name], sign)
+            for name, value in found.items() if name in DIGITS}
 
 
 def per_image(truths: Sequence[str], preds: Sequence[str]) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from hwr import atomic
-from hwr.intervals import Interval
+from hwr.intervals import DIGITS, written
 
 
 def _table(metrics: dict, intervals: dict) -> str:
@@ -19,9 +19,8 @@ def _table(metrics: dict, intervals: dict) -> str:
     rows = ["| decoder | word accuracy | CER | WER | correct characters (position-wise) | images |",
             "|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        bounds = intervals.get(name, {})
-        words, cer = (Interval(**bounds[k]).percent(digits) if k in bounds else f"{m[k]:.{digits}%}"
-                      for k, digits in (("word_accuracy", 1), ("cer", 2)))
+        text = {k: f"{m[k]:.{digits}%}" for k, digits in DIGITS.items()} | written(intervals.get(name, {}))
+        words, cer = text["word_accuracy"], text["cer"]
         rows.append(f"| {name} | {words} | {cer} | {m['wer']:.1%} | "
                     f"{m['char_accuracy_positional']:.1%} | {m['images']} |")
     return "\n".join(rows)

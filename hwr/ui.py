@@ -32,7 +32,7 @@ from hwr.data import DataError, Sample, default_selections, image_dir, load_spli
 from hwr.decode import DECODERS, decode
 from hwr.evaluation import COLUMNS, evaluate
 from hwr.folders import FOLDERS_ENV, FolderError, allowed_folders, hide_paths, hide_paths_in
-from hwr.intervals import Interval
+from hwr.intervals import DIGITS, Interval
 from hwr.preprocess import ImageError, has_ink, preprocess, to_uint8
 from hwr.recognizer import ModelFileError, Prediction, Recognizer, load_recognizer, metadata_path
 
@@ -248,16 +248,12 @@ def sibling_file(rec: ModelCard | Recognizer, meta_key: str) -> Path | None:
     return path if path.is_file() else None
 
 
-#: the figures whose bootstrap intervals the metadata may hold, and their decimals in percent
-INTERVAL_FIGURES = (("word_accuracy", 1), ("cer", 2))
-
-
 def _intervals(rec: ModelCard | Recognizer, decoder: str) -> dict[str, tuple[Interval, int]]:
     """Figure → (its bootstrap interval, decimals) for ``decoder``, as far as the metadata holds them."""
     found = rec.metadata.get("intervals")
     bounds = found.get(decoder, {}) if isinstance(found, dict) else {}
     bounds = bounds if isinstance(bounds, dict) else {}
-    return {name: (Interval(**bounds[name]), digits) for name, digits in INTERVAL_FIGURES
+    return {name: (Interval(**bounds[name]), digits) for name, digits in DIGITS.items()
             if isinstance(bounds.get(name), dict)}
 
 

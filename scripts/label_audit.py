@@ -24,7 +24,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hwr import atomic, config  # noqa: E402
-from hwr.intervals import interval, to_dicts  # noqa: E402
+from hwr.intervals import interval, to_dicts, written  # noqa: E402
 from hwr.metrics import score  # noqa: E402
 
 AUDIT = config.ROOT / "data" / "audit" / "validation_1001-1500.csv"
@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "cer": s.cer} for k, s in figures.items()}
         bounds = {k: interval(t["truth"].tolist(), t["prediction"].tolist()) for k, t in rows.items()}
         result["intervals"][decoder] = {k: to_dicts(b) for k, b in bounds.items()}
-        cells = " | ".join(f"{b['word_accuracy'].percent(1)} / {b['cer'].percent(2)} ({len(rows[k])})"
-                           for k, b in bounds.items())
+        cells = " | ".join(f"{w['word_accuracy']} / {w['cer']} ({len(rows[k])})"
+                           for k, w in ((k, written(b)) for k, b in bounds.items()))
         print(f"| {decoder} | {cells} |")
     atomic.write_json(folder.parent / f"{args.tag}_label_audit.json", result)
     return 0

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hwr import atomic, config  # noqa: E402
 from hwr import evaluate  # noqa: E402
-from hwr.intervals import Interval  # noqa: E402
+from hwr.intervals import written  # noqa: E402
 
 UNSEEN = config.ROOT / "data" / "unseen"
 #: slug → (what it is, data folder, split, rows)
@@ -48,7 +48,8 @@ DECODERS = ("greedy", "beam", "lexicon")
 
 def _cell(intervals: dict) -> str:
     """'86.3% (83.2–89.1%) / 4.18% (2.88–5.75%)': words and CER, each with its interval."""
-    return f"{Interval(**intervals['word_accuracy']).percent(1)} / {Interval(**intervals['cer']).percent(2)}"
+    text = written(intervals)
+    return f"{text['word_accuracy']} / {text['cer']}"
 
 
 def main(argv: list[str] | None = None) -> int:
