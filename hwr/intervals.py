@@ -6,7 +6,9 @@ most images are read right (or wrong) by both. So there are two intervals here:
 
 - ``interval``: how far one figure could move on another draw of images like these;
 - ``difference``: how far the difference between two readings of the same images could, resampling
-  the images once for both (a paired bootstrap), which is what "within noise" should mean.
+  the images once for both (a paired bootstrap), which is what "within noise" should mean;
+- ``mean_difference``: the same for the development figure ``train.py`` selects on, the mean of
+  several parts' CERs (real crops, held-out-font names), each part resampled on its own.
 
 The percentile bootstrap: each resample draws as many images as the set holds, with replacement;
 CER is recomputed as a corpus figure (edits / characters of the drawn images), never a mean of
@@ -122,13 +124,29 @@ def interval(truths: Sequence[str], preds: Sequence[str], level: float = LEVEL,
             "cer": Interval(float(_rate(c["edits"].sum(), c["chars"].sum())), *_bounds(cer, level), level)}
 
 
-def difference(truths: Sequence[str], preds_a: Sequence[str], preds_b: Sequence[str],
-               level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Interval]:
-    """B minus A on the same images (word accuracy, CER), the images resampled once for both."""
+def _paired(truths: Sequence[str], preds_a: Sequence[str], preds_b: Sequence[str], resamples: int,
+            seed: int) -> dict[str, tuple[float, np.ndarray]]:
+    """B minus A of word accuracy and CER: each figure's estimate and its resampled values."""
     a, b = per_image(truths, preds_a), per_image(truths, preds_b)
     columns = np.stack([b["right"] - a["right"], b["edits"] - a["edits"], a["chars"]], axis=1)
     sums = _resampled_sums(columns, resamples, seed)
-    n = len(columns)
-    words, cer = sums[:, 0] / n, _rate(sums[:, 1], sums[:, 2])
-    return {"word_accuracy": Interval(float(columns[:, 0].mean()), *_bounds(words, level), level),
-            "cer": Interval(float(_rate(columns[:, 1].sum(), columns[:, 2].sum())), *_bounds(cer, level), level)}
+    return {"word_accuracy": (float(columns[:, 0].mean()), sums[:, 0] / len(columns)),
+            "cer": (float(_rate(columns[:, 1].sum(), columns[:, 2].sum())), _rate(sums[:, 1], sums[:, 2]))}
+
+
+def difference(truths: Sequence[str], preds_a: Sequence[str], preds_b: Sequence[str],
+               level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Interval]:
+    """B minus A on the same images (word accuracy, CER), the images resampled once for both."""
+    return {name: Interval(estimate, *_bounds(samples, level), level)
+            for name, (estimate, samples) in _paired(truths, preds_a, preds_b, resamples, seed).items()}
+
+
+def mean_difference(parts: Sequence[tuple[Sequence[str], Sequence[str], Sequence[str]]], level: float = LEVEL,
+                    resamples: int = RESAMPLES, seed: int = 0) -> Interval:
+    """B minus A of the mean of the parts' CERs, each part (truths, readings A, readings B) resampled
+    on its own (a stratified paired bootstrap): the development figure that selects checkpoints."""
+    if not parts:
+        raise ValueError("no parts: the mean of nothing has no interval")
+    found = [_paired(*part, resamples, seed + k)["cer"] for k, part in enumerate(parts)]
+    return Interval(float(np.mean([estimate for estimate, _ in found])),
+                    *_bounds(np.mean([samples for _, samples in found], axis=0), level), level)

@@ -40,6 +40,15 @@ def _variants(metadata: dict) -> str:
             f"development set by scripts/tune_decoder.py)")
 
 
+def _versus(selection: dict) -> str:
+    """The chosen epoch against the starting model, where a fine-tune chose one (``checkpoint_vs_start``)."""
+    found = selection.get("checkpoint_vs_start")
+    if not found:
+        return ""
+    return (f"; against the starting model, development CER {found['text']} "
+            f"({found['level']:.0%} interval, paired bootstrap over each part's images)")
+
+
 def _selection(metadata: dict) -> str:
     """Which set chose what (issue 16): the development set selects, the evaluation set is only reported."""
     sel = metadata.get("selection")
@@ -54,7 +63,7 @@ def _selection(metadata: dict) -> str:
 ## What selected what
 
 - development set: {dev['selection']} ({dev['kept']} images of the data folder){fonts}; never trained on
-- checkpoint: {sel['checkpoint']}
+- checkpoint: {sel['checkpoint']}{_versus(sel)}
 - early stopping: {sel['early_stopping']}
 - learning rate: {sel.get('learning_rate', 'not cut by the development CER')}
 - pseudo-label threshold: {thresholds}

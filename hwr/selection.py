@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwr.intervals import Interval, mean_difference
 from hwr.metrics import score
 from hwr.recognizer import Recognizer
 
@@ -29,15 +30,26 @@ class DevSet:
     def describe(self) -> str:
         return " + ".join(f"{name} ({len(x)} images)" for name, (x, _) in self.parts.items())
 
+    def readings(self, reader: Recognizer, decoder: str = "greedy") -> dict[str, list[str]]:
+        """Each part's texts as ``reader`` reads them."""
+        return {name: [p.text for p in reader.read_arrays(x, decoder, batch_size=256)]
+                for name, (x, _) in self.parts.items()}
+
     def score(self, reader: Recognizer, decoder: str = "greedy") -> dict[str, float]:
         """Each part's CER and word accuracy, and their means (``val_cer``: what selection watches)."""
         out = {}
-        for name, (x, y) in self.parts.items():
-            s = score(y, [p.text for p in reader.read_arrays(x, decoder, batch_size=256)])
+        for name, texts in self.readings(reader, decoder).items():
+            s = score(self.parts[name][1], texts)
             out[f"dev_{name}_cer"], out[f"dev_{name}_word_accuracy"] = s.cer, s.word_accuracy
         out["val_cer"] = float(np.mean([out[f"dev_{n}_cer"] for n in self.parts]))
         out["val_word_accuracy"] = float(np.mean([out[f"dev_{n}_word_accuracy"] for n in self.parts]))
         return out
+
+    def difference(self, a: Recognizer, b: Recognizer, decoder: str = "greedy") -> Interval:
+        """``b``'s development CER (``val_cer``) minus ``a``'s, with its paired bootstrap interval:
+        whether a checkpoint reads the development set better than another by more than noise."""
+        first, second = self.readings(a, decoder), self.readings(b, decoder)
+        return mean_difference([(y, first[name], second[name]) for name, (_, y) in self.parts.items()])
 
 
 def choose_threshold(truths: list[str], readings: list[str], confidences: list[float], precision: float) -> float:

@@ -292,6 +292,19 @@ class _RunData:
     timing: dict[str, float]
 
 
+def _dev_set(real: tuple[np.ndarray, list[str]], names: tuple[np.ndarray, list[str]]) -> DevSet:
+    """The development set's parts that hold images: the real rows, the names in the held-out fonts."""
+    return DevSet({k: v for k, v in {"real": real, "heldout_fonts": names}.items() if len(v[0])})
+
+
+def development_set(cfg: TrainConfig, cache: Path) -> DevSet:
+    """The development set a run with ``cfg`` chooses on, built outside a run (``scripts/dev_compare.py``)."""
+    dev_sel = _selections(cfg)[1]
+    x, y, _ = _prepare(cfg, _select(cfg, dev_sel)[0], cfg.max_dev_images, dev_sel, cache,
+                       {"prepared": 0, "prepare_s": 0.0})
+    return _dev_set((x, y), rendered_names(cfg, cache, cfg.dev_synthetic, heldout=True))
+
+
 def _load_data(cfg: TrainConfig, selections: tuple[str, str, str], cache: Path, t0: float) -> _RunData:
     """The three selections (checked apart), the synthetic names and the unlabelled crops, preprocessed."""
     train_sel, dev_sel, eval_sel = selections
@@ -304,8 +317,7 @@ def _load_data(cfg: TrainConfig, selections: tuple[str, str, str], cache: Path, 
     real_info["kept"], dev_info["kept"], eval_info["kept"] = len(real_samples), len(dev_samples), len(eval_samples)
     synthetic = rendered_names(cfg, cache, cfg.synthetic, heldout=False)
     devs_x, devs_y = rendered_names(cfg, cache, cfg.dev_synthetic, heldout=True)
-    dev = DevSet({k: v for k, v in {"real": (devr_x, devr_y), "heldout_fonts": (devs_x, devs_y)}.items()
-                  if len(v[0])})
+    dev = _dev_set((devr_x, devr_y), (devs_x, devs_y))
     if not dev.parts:
         raise DataError(f"the development selection {dev_sel} has no images in {cfg.data_dir} and no "
                         f"held-out fonts were rendered: pass --dev-rows (e.g. rows kept from training)")
@@ -430,10 +442,26 @@ def _train_stages(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunD
     return False
 
 
+def _against_start(data: _RunData, state: dict, start: Recognizer | None, reader: Recognizer) -> dict | None:
+    """The chosen checkpoint's development CER minus the starting model's, with its paired bootstrap
+    interval (``hwr.intervals.mean_difference``), where a fine-tune or warm start chose an epoch: an
+    epoch beats its start by any margin, and this says whether by more than noise."""
+    if start is None or start.path is None or not state.get("best_epoch") \
+            or (start.spec.height, start.spec.width) != (reader.spec.height, reader.spec.width):
+        return None
+    # from its file: training changed the loaded model's weights in place; read once, as selection reads
+    first = replace(load_recognizer(start.path, runtime="keras"), variants=())
+    found = data.dev.difference(first, reader)
+    words = "more than noise" if found.excludes(0.0) else "within noise (the interval holds 0)"
+    return {**found.to_dict(), "text": f"{found.percent(2, sign=True)}, {words}"}
+
+
 def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, out: Path, best_file: Path | None,
-            tuned: dict, selections: tuple[str, str, str], command: str, t0: float) -> dict:
+            tuned: dict, selections: tuple[str, str, str], command: str, t0: float,
+            start: Recognizer | None = None) -> dict:
     """Score ``best_file`` (else the last model) with ``cfg.decoders``, save it with its metadata and
-    report; the metadata."""
+    report; the metadata. ``start``: a fine-tune's or warm start's starting model, which the chosen
+    checkpoint is measured against on the development set."""
     train_sel, dev_sel, eval_sel = selections
     best = model
     if best_file is not None:
@@ -463,6 +491,7 @@ def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, o
                         "heldout_fonts": sorted(config.HELDOUT_FONTS) if data.heldout_names else []},
         "checkpoint": f"best.keras: {_best_epoch(state)}, lowest development CER (mean of "
                       f"{', '.join(data.dev.parts)}: {state.get('best_cer', float('nan')):.4f})",
+        "checkpoint_vs_start": _against_start(data, state, start, reader),
         "early_stopping": f"patience {cfg.patience} epochs on the development CER; stages stopped early: "
                           f"{', '.join(state.get('stopped_early', [])) or 'none'}",
         "learning_rate": _rate_cuts(cfg, state["history"]),
@@ -556,7 +585,7 @@ def _run(cfg: TrainConfig, resume: bool, command: str, t0: float, run_dir: Path,
         log.info("starting model: development CER %.4f; an epoch must beat it", state["best_cer"])
     if _train_stages(cfg, model, state, data, reader, out, checkpoints, t0, selections[1]):
         return None
-    metadata = _finish(cfg, model, state, data, out, checkpoints.best(), tuned, selections, command, t0)
+    metadata = _finish(cfg, model, state, data, out, checkpoints.best(), tuned, selections, command, t0, start)
     if cfg.export and distribute.is_chief():
         export_model(run_dir, Path(cfg.export), cfg.overwrite)
     return metadata

@@ -84,3 +84,19 @@ def test_formats_and_bad_input():
         interval(["ANNA"], [])
     with pytest.raises(ValueError, match="no images"):
         interval([], [])
+
+
+def test_the_mean_of_parts_resamples_each_part_and_one_part_is_the_paired_difference():
+    from hwr.intervals import mean_difference
+
+    a, b = readings("greedy"), readings("beam")
+    truths, pa, pb = a.truth.tolist(), a.prediction.tolist(), b.prediction.tolist()
+    one = mean_difference([(truths, pa, pb)])
+    assert one == difference(truths, pa, pb)["cer"]
+    halves = [(truths[:200], pa[:200], pb[:200]), (truths[200:], pa[200:], pb[200:])]
+    two = mean_difference(halves)
+    parts = [difference(*h)["cer"].estimate for h in halves]
+    assert two.estimate == pytest.approx(sum(parts) / 2) and two.low < two.estimate < two.high
+    assert mean_difference([(truths, pa, pa)] * 2) == Interval(0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="no parts"):
+        mean_difference([])

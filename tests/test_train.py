@@ -145,6 +145,33 @@ def test_fine_tuning_starts_from_the_given_model_and_keeps_its_architecture(tiny
     assert first < pd.read_csv(out / "history.csv")["loss"].iloc[0]  # trained weights, not random
 
 
+def test_an_epoch_that_beats_its_starting_model_is_measured_against_it(tmp_path):
+    """The committed model with noise in its classifier's weights: a few steps of training mend them."""
+    import keras
+    import numpy as np
+
+    start = tmp_path / "start" / "crnn.keras"
+    start.parent.mkdir()
+    model = keras.saving.load_model(config.DEFAULT_MODEL, compile=False)
+    kernel, bias = model.get_layer("log_probs").get_weights()
+    noise = np.random.default_rng(0).normal(0, 4 * kernel.std(), kernel.shape).astype(kernel.dtype)
+    model.get_layer("log_probs").set_weights([kernel + noise, bias])
+    model.save(start)
+    shutil.copyfile(config.DEFAULT_MODEL.with_suffix(".json"), start.with_suffix(".json"))
+    argv = ["--data-dir", str(config.BUNDLED_DATA), "--out-dir", str(tmp_path / "run"), "--synthetic", "0",
+            "--lexicon", str(config.BUNDLED_LEXICON), *TINY, "--pseudo-rounds", "0", "--epochs", "2",
+            "--steps-per-epoch", "6", "--finetune-epochs", "0", "--learning-rate", "1e-3",
+            "--init-model", str(start)]
+    tmp_path = tmp_path / "run"
+    assert train.main(argv) == 0
+    selection = json.loads((tmp_path / "crnn.json").read_text())["selection"]
+    assert selection["checkpoint"].startswith("best.keras: epoch ")
+    versus = selection["checkpoint_vs_start"]  # the chosen epoch's development CER minus the start's
+    assert versus["estimate"] < 0 and versus["low"] <= versus["estimate"] <= versus["high"]
+    assert versus["text"].endswith("more than noise") == (versus["high"] < 0)
+    assert f"against the starting model, development CER {versus['text']}" in (tmp_path / "crnn_report.md").read_text()
+
+
 def test_a_fine_tune_that_only_makes_the_model_worse_returns_the_starting_model(tiny_run, tmp_path):
     import keras
 
@@ -155,6 +182,7 @@ def test_a_fine_tune_that_only_makes_the_model_worse_returns_the_starting_model(
     assert train.main(argv) == 0
     meta = json.loads((tmp_path / "crnn.json").read_text())
     assert meta["selection"]["checkpoint"].startswith("best.keras: the starting model (no epoch of 2 ")
+    assert meta["selection"]["checkpoint_vs_start"] is None  # nothing to measure against itself
     start, kept = (keras.saving.load_model(p, compile=False) for p in (out / "crnn.keras", tmp_path / "crnn.keras"))
     for a, b in zip(start.get_weights(), kept.get_weights(), strict=True):
         assert (a == b).all()
