@@ -37,6 +37,7 @@ from hwr import atomic, config  # noqa: E402
 from hwr.data import load_split  # noqa: E402
 from hwr.decode import decode  # noqa: E402
 from hwr.evaluation import default_decoder  # noqa: E402
+from hwr.intervals import mean_difference  # noqa: E402
 from hwr.lm import CharLM  # noqa: E402
 from hwr.metrics import score  # noqa: E402
 from hwr.recognizer import load_recognizer, write_metadata  # noqa: E402
@@ -106,14 +107,20 @@ def main(argv: list[str] | None = None) -> int:
              report.summary(), heldout_names, rec.runtime)
     variants: tuple[str, ...] = ()
 
+    def readings(decoder: str, reading_variants: tuple[str, ...], **settings) -> dict[str, list[str]]:
+        """Each part's texts, read with these variants beside each image and these settings over the model's."""
+        out = {}
+        for name, lp in lp_all.items():
+            lp = lp[:, [0, *(1 + every.variants.index(v) for v in reading_variants)]] if reading_variants else lp[:, 0]
+            out[name] = [d.text for d in decode(lp, rec.alphabet, decoder, rec.decode_options(**settings))]
+        return out
+
     def run(decoder: str, **settings) -> dict:
         """One setting's CER and word accuracy: the mean over the parts, and each part's."""
         start = time.perf_counter()
         each = {}
-        for name, (_, texts) in parts.items():
-            lp = lp_all[name]
-            lp = lp[:, [0, *(1 + every.variants.index(v) for v in variants)]] if variants else lp[:, 0]
-            s = score(texts, [d.text for d in decode(lp, rec.alphabet, decoder, rec.decode_options(**settings))])
+        for name, read in readings(decoder, variants, **settings).items():
+            s = score(parts[name][1], read)
             each[name] = {"cer": s.cer, "word_accuracy": s.word_accuracy}
         row = {"decoder": decoder, **settings, "cer": float(np.mean([e["cer"] for e in each.values()])),
                "word_accuracy": float(np.mean([e["word_accuracy"] for e in each.values()])), "parts": each,
@@ -147,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen_lexicon = best(lexicon_rows)
     chosen = {**lm, "prior_weight": chosen_lexicon["prior_weight"],
               "lexicon_margin": chosen_lexicon["lexicon_margin"]}
+    # the default decoder read with what the model had (settings, variants) and with what was chosen:
+    # whether the change is more than the development set's noise (a paired bootstrap of each part)
+    before = readings(default_decoder_now, tuple(rec.variants))
+    after = readings(default_decoder_now, variants, **chosen)
+    versus = mean_difference([(texts, before[name], after[name]) for name, (_, texts) in parts.items()])
     result = {"model": str(args.model), "runtime": rec.runtime, "selection": selection, "images": len(samples),
               "heldout_names": heldout_names,
               "command": " ".join(["python", "scripts/tune_decoder.py", *(argv or sys.argv[1:])]),
@@ -154,11 +166,15 @@ def main(argv: list[str] | None = None) -> int:
               "perplexity_by_order": perplexity, "greedy": greedy, "beam_without_lm": beam_rows[0], "beam": chosen_beam,
               "lexicon_without_priors": next(r for r in lexicon_rows if r["prior_weight"] == 0
                                              and r["lexicon_margin"] == 2.3),
-              "lexicon": chosen_lexicon, "grid": beam_rows + lexicon_rows}
+              "lexicon": chosen_lexicon, "grid": beam_rows + lexicon_rows,
+              "chosen_minus_stored": {"decoder": default_decoder_now, **versus.to_dict(),
+                                      "more_than_noise": versus.excludes(0.0)}}
     atomic.write_json(args.json, result)
     print(f"chosen: {chosen}, test-time variants {list(variants) or 'none'}  "
           f"(beam CER {chosen_beam['cer']:.2%}, lexicon CER {chosen_lexicon['cer']:.2%}; "
           f"greedy {greedy['cer']:.2%}); grid in {args.json}")
+    print(f"{default_decoder_now}, chosen minus the model's stored settings and variants: development CER "
+          f"{versus.percent(2, sign=True)}, {'more than noise' if versus.excludes(0.0) else 'within noise'}")
     if args.write:
         rec.metadata["decoder_options"] = {**rec.metadata.get("decoder_options", {}), **chosen}
         rec.metadata["test_time_variants"] = list(variants)

@@ -48,6 +48,12 @@ def test_write_stores_the_chosen_settings_and_default_decoder(tune_decoder, bund
     best = min(result["variants"], key=lambda r: (round(r["cer"] + cost * len(r["test_time_variants"]), 6),
                                                   -r["word_accuracy"]))
     assert tuned["test_time_variants"] == result["test_time_variants"] == best["test_time_variants"]
+    # the choice against what the model had, with how sure the difference is (greedy: the variants alone)
+    versus, stored = result["chosen_minus_stored"], meta["test_time_variants"]
+    had = next(r for r in result["variants"] if r["test_time_variants"] == stored)
+    assert versus["decoder"] == "greedy" and versus["low"] <= versus["estimate"] <= versus["high"]
+    assert versus["estimate"] == pytest.approx(best["cer"] - had["cer"])
+    assert versus["more_than_noise"] == (versus["low"] > 0 or versus["high"] < 0)
 
 
 def test_rows_of_the_evaluation_set_are_refused(tune_decoder, bundled_data, capsys):
