@@ -253,8 +253,13 @@ def _intervals(rec: ModelCard | Recognizer, decoder: str) -> dict[str, tuple[Int
     found = rec.metadata.get("intervals")
     bounds = found.get(decoder, {}) if isinstance(found, dict) else {}
     bounds = bounds if isinstance(bounds, dict) else {}
-    return {name: (Interval(**bounds[name]), digits) for name, digits in DIGITS.items()
-            if isinstance(bounds.get(name), dict)}
+    out = {}
+    for name, digits in DIGITS.items():
+        try:
+            out[name] = (Interval(**{k: float(v) for k, v in bounds[name].items()}), digits)
+        except (KeyError, TypeError, ValueError, AttributeError):  # none, or a hand-edited entry: not shown
+            continue
+    return out
 
 
 def metrics_table(rec: ModelCard | Recognizer) -> pd.DataFrame | None:

@@ -179,6 +179,22 @@ def test_navigation_names_every_page_and_the_home_page_home(app):
     assert at.title[0].value == "Reading handwritten names"  # pages/0_Home.py is the default page
 
 
+def test_malformed_intervals_in_the_metadata_are_left_out_not_a_traceback(app, monkeypatch, tmp_path,
+                                                                         model_path):
+    folder = tmp_path / "m"
+    shutil.copytree(model_path.parent, folder, ignore=shutil.ignore_patterns("*_train.log"))
+    meta_file = folder / model_path.with_suffix(".json").name
+    meta = json.loads(meta_file.read_text())
+    decoder = meta["decoder_default"]
+    meta["intervals"] = {decoder: {"word_accuracy": {"low": "?", "high": 0.9}, "cer": "not an interval"}}
+    meta_file.write_text(json.dumps(meta))
+    monkeypatch.setenv("HWR_MODEL", str(folder / model_path.name))
+    at = app()
+    assert not at.exception
+    words = next(m for m in at.metric if m.label == "Names read exactly")
+    assert not words.help  # no interval to show, and no traceback
+
+
 def test_home_without_metrics_says_so(app, monkeypatch, tiny_model_path):
     monkeypatch.setenv("HWR_MODEL", str(tiny_model_path))
     at = app()
