@@ -49,6 +49,10 @@ class Interval:
         """Whether ``value`` lies outside the interval (a difference: whether it is more than noise)."""
         return value < self.low or value > self.high
 
+    def noise(self) -> str:
+        """A difference's verdict in words: whether its interval holds 0."""
+        return "more than noise" if self.excludes(0.0) else "within noise (the interval holds 0)"
+
     def to_dict(self) -> dict:
         return {"estimate": self.estimate, "low": self.low, "high": self.high, "level": self.level}
 

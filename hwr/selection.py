@@ -37,19 +37,22 @@ class DevSet:
 
     def score(self, reader: Recognizer, decoder: str = "greedy") -> dict[str, float]:
         """Each part's CER and word accuracy, and their means (``val_cer``: what selection watches)."""
+        return self.scored(self.readings(reader, decoder))
+
+    def scored(self, readings: dict[str, list[str]]) -> dict[str, float]:
+        """``score`` of readings already made (``readings``)."""
         out = {}
-        for name, texts in self.readings(reader, decoder).items():
+        for name, texts in readings.items():
             s = score(self.parts[name][1], texts)
             out[f"dev_{name}_cer"], out[f"dev_{name}_word_accuracy"] = s.cer, s.word_accuracy
         out["val_cer"] = float(np.mean([out[f"dev_{n}_cer"] for n in self.parts]))
         out["val_word_accuracy"] = float(np.mean([out[f"dev_{n}_word_accuracy"] for n in self.parts]))
         return out
 
-    def difference(self, a: Recognizer, b: Recognizer, decoder: str = "greedy") -> Interval:
-        """``b``'s development CER (``val_cer``) minus ``a``'s, with its paired bootstrap interval:
-        whether a checkpoint reads the development set better than another by more than noise."""
-        first, second = self.readings(a, decoder), self.readings(b, decoder)
-        return mean_difference([(y, first[name], second[name]) for name, (_, y) in self.parts.items()])
+    def difference(self, a: dict[str, list[str]], b: dict[str, list[str]]) -> Interval:
+        """The development CER (``val_cer``) of readings ``b`` minus that of ``a`` (each ``readings``), with
+        its paired bootstrap interval: whether a checkpoint reads the set better than another by more than noise."""
+        return mean_difference([(y, a[name], b[name]) for name, (_, y) in self.parts.items()])
 
 
 def choose_threshold(truths: list[str], readings: list[str], confidences: list[float], precision: float) -> float:

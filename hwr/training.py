@@ -442,18 +442,19 @@ def _train_stages(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunD
     return False
 
 
-def _against_start(data: _RunData, state: dict, start: Recognizer | None, reader: Recognizer) -> dict | None:
+def _against_start(data: _RunData, state: dict, start: Recognizer | None, reader: Recognizer,
+                   chosen: dict[str, list[str]]) -> dict | None:
     """The chosen checkpoint's development CER minus the starting model's, with its paired bootstrap
     interval (``hwr.intervals.mean_difference``), where a fine-tune or warm start chose an epoch: an
-    epoch beats its start by any margin, and this says whether by more than noise."""
+    epoch beats its start by any margin, and this says whether by more than noise. ``chosen``: the
+    checkpoint's greedy development readings."""
     if start is None or start.path is None or not state.get("best_epoch") \
             or (start.spec.height, start.spec.width) != (reader.spec.height, reader.spec.width):
         return None
     # from its file: training changed the loaded model's weights in place; read once, as selection reads
     first = replace(load_recognizer(start.path, runtime="keras"), variants=())
-    found = data.dev.difference(first, reader)
-    words = "more than noise" if found.excludes(0.0) else "within noise (the interval holds 0)"
-    return {**found.to_dict(), "text": f"{found.percent(2, sign=True)}, {words}"}
+    found = data.dev.difference(data.dev.readings(first), chosen)
+    return {**found.to_dict(), "text": f"{found.percent(2, sign=True)}, {found.noise()}"}
 
 
 def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, out: Path, best_file: Path | None,
@@ -471,11 +472,12 @@ def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, o
             log.warning("best.keras does not load (%s); reporting the last model", type(err).__name__)
     alphabet, lexicon = Alphabet(), data.lexicon
     reader = Recognizer(best, alphabet, cfg.spec, {}, None, lexicon)
-    metrics, intervals, tables, dev_cer = {}, {}, {}, {}
+    metrics, intervals, tables, dev_cer, dev_texts = {}, {}, {}, {}, {}
     for name in cfg.decoders:
         if name == "lexicon" and lexicon is None:
             continue
-        dev_cer[name] = data.dev.score(reader, name)["val_cer"]  # the default decoder is chosen here
+        dev_texts[name] = data.dev.readings(reader, name)
+        dev_cer[name] = data.dev.scored(dev_texts[name])["val_cer"]  # the default decoder is chosen here
         tables[name], scores = evaluate(reader, data.eval_samples, name, progress=False)  # and only reported here
         metrics[name], intervals[name] = scores.to_dict(), table_intervals(tables[name])
     best_decoder, decoder_choice = default_decoder(dev_cer)
@@ -491,7 +493,8 @@ def _finish(cfg: TrainConfig, model: keras.Model, state: dict, data: _RunData, o
                         "heldout_fonts": sorted(config.HELDOUT_FONTS) if data.heldout_names else []},
         "checkpoint": f"best.keras: {_best_epoch(state)}, lowest development CER (mean of "
                       f"{', '.join(data.dev.parts)}: {state.get('best_cer', float('nan')):.4f})",
-        "checkpoint_vs_start": _against_start(data, state, start, reader),
+        "checkpoint_vs_start": _against_start(data, state, start, reader,
+                                              dev_texts.get("greedy") or data.dev.readings(reader)),
         "early_stopping": f"patience {cfg.patience} epochs on the development CER; stages stopped early: "
                           f"{', '.join(state.get('stopped_early', [])) or 'none'}",
         "learning_rate": _rate_cuts(cfg, state["history"]),

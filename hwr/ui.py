@@ -251,12 +251,10 @@ def sibling_file(rec: ModelCard | Recognizer, meta_key: str) -> Path | None:
 def _intervals(rec: ModelCard | Recognizer, decoder: str) -> dict[str, tuple[Interval, int]]:
     """Figure → (its bootstrap interval, decimals) for ``decoder``, as far as the metadata holds them."""
     found = rec.metadata.get("intervals")
-    bounds = found.get(decoder, {}) if isinstance(found, dict) else {}
-    bounds = bounds if isinstance(bounds, dict) else {}
     out = {}
     for name, digits in DIGITS.items():
         try:
-            out[name] = (Interval(**{k: float(v) for k, v in bounds[name].items()}), digits)
+            out[name] = (Interval(**{k: float(v) for k, v in found[decoder][name].items()}), digits)
         except (KeyError, TypeError, ValueError, AttributeError):  # none, or a hand-edited entry: not shown
             continue
     return out

@@ -49,17 +49,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 1
     print(f"development set: {dev.describe()}")
-    base = dev.score(readers[0])["val_cer"]
+    texts = [dev.readings(reader) for reader in readers]  # each model read once
+    base = dev.scored(texts[0])["val_cer"]
     result = {"development": dev.describe(), "seed": args.seed, "baseline": str(args.models[0]),
               "models": [{"model": str(args.models[0]), "val_cer": base}]}
     print(f"{args.models[0]}: development CER {base:.2%} (the baseline)")
-    for path, reader in zip(args.models[1:], readers[1:]):
-        cer = dev.score(reader)["val_cer"]
-        found = dev.difference(readers[0], reader)
-        verdict = "more than noise" if found.excludes(0.0) else "within noise (the interval holds 0)"
+    for path, read in zip(args.models[1:], texts[1:]):
+        cer = dev.scored(read)["val_cer"]
+        found = dev.difference(texts[0], read)
         result["models"].append({"model": str(path), "val_cer": cer, "minus_baseline": found.to_dict(),
-                                 "verdict": verdict})
-        print(f"{path}: development CER {cer:.2%}; minus the baseline {found.percent(2, sign=True)}, {verdict}")
+                                 "verdict": found.noise()})
+        print(f"{path}: development CER {cer:.2%}; minus the baseline {found.percent(2, sign=True)}, {found.noise()}")
     atomic.write_json(args.json, result)
     print(f"written: {args.json}")
     return 0

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(beam CER {chosen_beam['cer']:.2%}, lexicon CER {chosen_lexicon['cer']:.2%}; "
           f"greedy {greedy['cer']:.2%}); grid in {args.json}")
     print(f"{default_decoder_now}, chosen minus the model's stored settings and variants: development CER "
-          f"{versus.percent(2, sign=True)}, {'more than noise' if versus.excludes(0.0) else 'within noise'}")
+          f"{versus.percent(2, sign=True)}, {versus.noise()}")
     if args.write:
         rec.metadata["decoder_options"] = {**rec.metadata.get("decoder_options", {}), **chosen}
         rec.metadata["test_time_variants"] = list(variants)

@@ -30,10 +30,11 @@ def test_the_development_difference_says_an_untrained_model_reads_worse_beyond_n
     x = np.stack([committed.preprocess(s.image) for s in samples])
     dev = DevSet({"real": (x[:20], [s.text for s in samples[:20]]),
                   "other": (x[20:], [s.text for s in samples[20:]])})
-    same = dev.difference(committed, committed)
+    mine = dev.readings(committed)
+    same = dev.difference(mine, mine)
     assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0) and not same.excludes(0.0)
     untrained = replace(load_recognizer(tiny_model_path, runtime="keras"), variants=())
-    worse = dev.difference(committed, untrained)
+    worse = dev.difference(mine, dev.readings(untrained))
     scores = dev.score(committed)["val_cer"], dev.score(untrained)["val_cer"]
     assert worse.estimate > 0.5 and worse.excludes(0.0)  # its CER minus the committed model's
     assert abs(worse.estimate - (scores[1] - scores[0])) < 1e-12
