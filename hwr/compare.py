@@ -85,7 +85,7 @@ def verdict(result: dict) -> str:
         if d.excludes(0.0):
             said.append(f"{name}: B {'better' if better * d.estimate > 0 else 'worse'} than A, beyond the noise")
         else:
-            said.append(f"{name}: within noise (the interval holds 0)")
+            said.append(f"{name}: {d.noise()}")
     return "; ".join(said)
 
 
